@@ -1,0 +1,129 @@
+"""Every exception type the framework raises, in one place.
+
+Public errors say what was wrong and what to do about it. Provider plugins raise the
+``API*`` errors so that agents can handle every provider's failures the same way.
+"""
+
+from __future__ import annotations
+
+
+class AgentsError(Exception):
+    """Base class of every error raised by livekit-agents."""
+
+
+# --- plugin host -------------------------------------------------------------------------
+
+
+class PluginError(AgentsError):
+    """A plugin could not be loaded or misbehaved while registering."""
+
+    def __init__(self, message: str, *, plugin: str | None = None, hook: str | None = None):
+        super().__init__(message)
+        self.plugin = plugin
+        self.hook = hook
+
+
+class PluginNotFoundError(AgentsError, LookupError):
+    """No installed plugin has the name that was asked for."""
+
+
+class ProviderNotFoundError(AgentsError, LookupError):
+    """No installed plugin provides the capability under the name that was asked for."""
+
+
+# --- worker and jobs ---------------------------------------------------------------------
+
+
+class WorkerError(AgentsError):
+    """The worker cannot run (bad configuration, credentials, or an unreachable server)."""
+
+
+class AuthenticationError(WorkerError):
+    """The LiveKit server refused the worker's API key or secret."""
+
+
+class JobError(AgentsError):
+    """A job request was used wrongly (accepted twice, accepted after it expired, ...)."""
+
+
+# --- capabilities ------------------------------------------------------------------------
+
+
+class StreamClosedError(AgentsError, RuntimeError):
+    """Input was pushed to a stream after ``end_input()`` or ``aclose()``."""
+
+
+class AudioFormatError(AgentsError, ValueError):
+    """An audio frame cannot be used (empty, wrong sample rate, wrong layout)."""
+
+
+# --- provider APIs -----------------------------------------------------------------------
+
+
+class APIError(AgentsError):
+    """A provider's API failed. ``retryable`` tells whether trying again may help."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, body: object | None = None, retryable: bool | None = None):
+        super().__init__(message)
+        self.message = message
+        self.body = body
+        if retryable is not None:
+            self.retryable = retryable
+
+
+class APIConnectionError(APIError):
+    """The provider could not be reached, or the connection dropped."""
+
+    retryable = True
+
+
+class APITimeoutError(APIConnectionError):
+    """The provider did not answer in time (a stalled socket or request)."""
+
+
+class APIStatusError(APIError):
+    """The provider answered with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int = -1,
+        request_id: str | None = None,
+        body: object | None = None,
+        retry_after: float | None = None,
+        retryable: bool | None = None,
+    ):
+        if retryable is None:
+            retryable = status_code == 429 or status_code >= 500 or status_code == -1
+        super().__init__(message, body=body, retryable=retryable)
+        self.status_code = status_code
+        self.request_id = request_id
+        self.retry_after = retry_after
+
+
+class APIAuthenticationError(APIStatusError):
+    """The provider refused the credentials (HTTP 401/403). Not retried."""
+
+    def __init__(self, message: str, *, status_code: int = 401, **kwargs: object):
+        super().__init__(message, status_code=status_code, retryable=False, **kwargs)  # type: ignore[arg-type]
+
+
+class APIResponseError(APIError):
+    """The provider's answer was malformed or truncated."""
+
+
+class MissingCredentialsError(AgentsError, ValueError):
+    """A provider needs an API key or credentials that were not given."""
+
+    def __init__(self, provider: str, env_var: str | tuple[str, ...], *, argument: str = "api_key"):
+        names = (env_var,) if isinstance(env_var, str) else env_var
+        env = " or ".join(names)
+        super().__init__(
+            f"{provider}: no API key. Set the {env} environment variable "
+            f"or pass {argument}=... when you create it."
+        )
+        self.provider = provider
+        self.env_vars = names

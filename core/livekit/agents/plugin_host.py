@@ -1,0 +1,350 @@
+"""Finds plugins through entry points, loads each one guarded, and calls their hooks.
+
+One :class:`PluginHost` per process (:func:`get_plugin_host`). Loading never imports a
+provider SDK: plugin modules register factories, and the SDK loads when a factory runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable, Iterable, Literal
+
+import pluggy
+
+from . import hookspecs
+from .exceptions import PluginError
+from .registry import CAPABILITIES, Capability, Provider, Registry
+
+logger = logging.getLogger("livekit.agents")
+trace_logger = logging.getLogger("livekit.agents.plugins.trace")
+
+Status = Literal["loaded", "failed", "incompatible", "blocked", "disabled"]
+
+ENV_PLUGINS = "LIVEKIT_AGENTS_PLUGINS"
+"""Comma-separated plugin names to load; unset loads all, empty loads none."""
+ENV_DISABLE = "LIVEKIT_AGENTS_DISABLE_PLUGINS"
+"""Comma-separated plugin names never to load."""
+ENV_STRICT = "LIVEKIT_AGENTS_STRICT_PLUGINS"
+"""``1`` makes any plugin failure fatal."""
+ENV_TRACE = "LIVEKIT_AGENTS_TRACE_PLUGINS"
+"""``1`` logs every hook call (logger ``livekit.agents.plugins.trace``)."""
+
+
+@dataclass
+class PluginRecord:
+    """What the host knows about one plugin, whatever its status."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    entry_point: str
+    module: str
+    status: Status
+    api_version: tuple[int, int] | None = None
+    error: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    providers: dict[str, list[str]] = field(default_factory=dict)
+    location: str | None = None
+    load_seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "entry_point": self.entry_point,
+            "module": self.module,
+            "api_version": list(self.api_version) if self.api_version else None,
+            "status": self.status,
+            "error": self.error,
+            "hooks": self.hooks,
+            "providers": self.providers,
+            "location": self.location,
+        }
+
+
+def _names_from_env(var: str) -> set[str] | None:
+    raw = os.environ.get(var)
+    if raw is None:
+        return None
+    return {n.strip() for n in raw.split(",") if n.strip()}
+
+
+def _flag_from_env(var: str) -> bool:
+    return os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def is_compatible(api: tuple[int, int], host: tuple[int, int] = hookspecs.PLUGIN_API) -> bool:
+    """A plugin built for ``api`` runs on a host of ``host`` API version."""
+    return api[0] == host[0] and api[1] <= host[1]
+
+
+class PluginHost:
+    """The process's plugin manager: loading, status records, providers and hook calls."""
+
+    def __init__(
+        self,
+        *,
+        only: Iterable[str] | None = None,
+        disable: Iterable[str] = (),
+        strict: bool = False,
+        trace: bool = False,
+    ) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.registry = Registry()
+        self.records: dict[str, PluginRecord] = {}
+        self.only = set(only) if only is not None else None
+        self.disable = set(disable)
+        self.strict = strict
+        self.trace = trace
+        self._loaded = False
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> PluginHost:
+        """A host configured from ``LIVEKIT_AGENTS_*`` variables, then ``overrides``."""
+        opts: dict[str, Any] = {
+            "only": _names_from_env(ENV_PLUGINS),
+            "disable": _names_from_env(ENV_DISABLE) or set(),
+            "strict": _flag_from_env(ENV_STRICT),
+            "trace": _flag_from_env(ENV_TRACE),
+        }
+        opts.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**opts)
+
+    # --- loading -----------------------------------------------------------------------
+
+    def load_entry_points(self) -> None:
+        """Load every installed plugin once; idempotent."""
+        if self._loaded:
+            return
+        self._loaded = True
+        seen: set[str] = set()
+        for ep in sorted(metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if ep.name in seen:
+                logger.warning("plugin %r is declared twice; using the first one", ep.name)
+                continue
+            seen.add(ep.name)
+            self._load(ep)
+
+    def _load(self, ep: metadata.EntryPoint) -> None:
+        dist = getattr(ep, "dist", None)
+        record = PluginRecord(
+            name=ep.name,
+            distribution=dist.metadata["Name"] if dist else None,
+            version=dist.version if dist else None,
+            entry_point=f"{ep.name} = {ep.value}",
+            module=ep.value.split(":")[0],
+            status="loaded",
+        )
+        self.records[ep.name] = record
+        if ep.name in self.disable:
+            record.status = "blocked"
+            self.pm.set_blocked(ep.name)
+            return
+        if self.only is not None and ep.name not in self.only:
+            record.status = "disabled"
+            return
+        started = time.perf_counter()
+        try:
+            module = ep.load()
+            record.location = getattr(module, "__file__", None)
+            api = getattr(module, "PLUGIN_API", None)
+            if not (isinstance(api, tuple) and len(api) == 2 and all(isinstance(x, int) for x in api)):
+                raise PluginError(
+                    f"the plugin module {record.module} does not declare PLUGIN_API = (major, minor)",
+                    plugin=ep.name,
+                )
+            record.api_version = api
+            if not is_compatible(api):
+                record.status = "incompatible"
+                record.error = (
+                    f"built for plugin API {api[0]}.{api[1]}, this livekit-agents "
+                    f"{_core_version()} provides {hookspecs.PLUGIN_API[0]}.{hookspecs.PLUGIN_API[1]}; "
+                    f"install a version of {record.distribution or ep.name} made for it"
+                )
+                logger.warning("plugin %s skipped: %s", ep.name, record.error)
+                return
+            self._register(ep.name, module, record)
+        except Exception as exc:  # one broken plugin never takes the host down
+            record.status = "failed"
+            record.error = _one_line(exc)
+            self.registry.remove_plugin(ep.name)
+            if self.pm.get_plugin(ep.name) is not None:
+                self.pm.unregister(name=ep.name)
+            if self.strict:
+                raise PluginError(f"plugin {ep.name!r} failed to load: {record.error}", plugin=ep.name) from exc
+            logger.warning("plugin %s failed to load: %s", ep.name, record.error)
+        finally:
+            record.load_seconds = time.perf_counter() - started
+
+    def register_plugin(self, name: str, module: Any, *, distribution: str | None = None) -> PluginRecord:
+        """Register a plugin object directly (tests, one-off plugins in an agent script)."""
+        record = PluginRecord(
+            name=name,
+            distribution=distribution,
+            version=None,
+            entry_point="(registered in code)",
+            module=getattr(module, "__name__", repr(module)),
+            status="loaded",
+            api_version=getattr(module, "PLUGIN_API", hookspecs.PLUGIN_API),
+        )
+        self.records[name] = record
+        self._register(name, module, record)
+        return record
+
+    def _register(self, name: str, module: Any, record: PluginRecord) -> None:
+        self.pm.register(module, name=name)  # validates hook signatures
+        self.pm.check_pending()  # a hookimpl with no such hook
+        record.hooks = sorted(h.name for h in self.pm.get_hookcallers(module) or [])
+        staged: list[Provider] = []
+        for hook_name in hookspecs.CAPABILITY_HOOKS:
+            for impl in self._impls(hook_name, name):
+                if hook_name == "register_tokenizers":
+                    cb = self._tokenizer_callback(staged, record)
+                else:
+                    cb = self._callback(hook_name.removeprefix("register_"), staged, record)  # type: ignore[arg-type]
+                self._call_impl(hook_name, impl, {"register": cb}, guarded=False)
+        for provider in staged:
+            self.registry.add(provider)
+        for provider in staged:
+            record.providers.setdefault(provider.capability, []).append(provider.name)
+
+    def _callback(self, capability: Capability, staged: list[Provider], record: PluginRecord) -> Callable[..., None]:
+        def register(name: str, factory: Callable[..., Any], *, description: str = "") -> None:
+            staged.append(self._provider(capability, name, factory, description, record))
+
+        return register
+
+    def _tokenizer_callback(self, staged: list[Provider], record: PluginRecord) -> Callable[..., None]:
+        def register(name: str, factory: Callable[..., Any], *, kind: str, description: str = "") -> None:
+            if kind not in ("sentence", "word"):
+                raise ValueError(f"tokenizer kind must be 'sentence' or 'word', not {kind!r}")
+            staged.append(self._provider(f"{kind}_tokenizer", name, factory, description, record))  # type: ignore[arg-type]
+
+        return register
+
+    @staticmethod
+    def _provider(capability: Capability, name: str, factory: Any, description: str, record: PluginRecord) -> Provider:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a {capability} provider needs a non-empty name, got {name!r}")
+        if not callable(factory):
+            raise TypeError(f"the factory of {capability} provider {name!r} is not callable")
+        return Provider(capability, name, factory, record.name, record.distribution, record.version, description)
+
+    # --- calling hooks -----------------------------------------------------------------
+
+    def _impls(self, hook_name: str, plugin: str | None = None) -> list[Any]:
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+        return [i for i in reversed(impls) if plugin is None or i.plugin_name == plugin]
+
+    def _call_impl(self, hook_name: str, impl: Any, kwargs: dict[str, Any], *, guarded: bool) -> Any:
+        args = [kwargs[a] for a in impl.argnames]
+        if self.trace:
+            trace_logger.info("hook %s -> plugin %s", hook_name, impl.plugin_name)
+        if not guarded:
+            return impl.function(*args)
+        try:
+            return impl.function(*args)
+        except Exception as exc:
+            if self.strict:
+                raise
+            logger.exception(
+                "plugin %s raised in hook %s: %s", impl.plugin_name, hook_name, _one_line(exc),
+                extra={"plugin": impl.plugin_name, "hook": hook_name},
+            )
+            return None
+
+    def call(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Call a worker hook on every loaded plugin; a plugin that raises is logged and
+        skipped. Returns the non-``None`` results."""
+        if hook_name not in hookspecs.WORKER_HOOKS:
+            raise ValueError(f"{hook_name!r} is not a worker hook")
+        results = []
+        for impl in self._impls(hook_name):
+            result = self._call_impl(hook_name, impl, kwargs, guarded=True)
+            if result is not None:
+                results.append(result)
+        return results
+
+    # --- queries -----------------------------------------------------------------------
+
+    def plugins(self) -> list[PluginRecord]:
+        return sorted(self.records.values(), key=lambda r: r.name)
+
+    def failed(self) -> list[PluginRecord]:
+        return [r for r in self.plugins() if r.status in ("failed", "incompatible")]
+
+
+def _core_version() -> str:
+    from .version import __version__
+
+    return __version__
+
+
+_host: PluginHost | None = None
+
+
+def get_plugin_host() -> PluginHost:
+    """The process's plugin host, with every installed plugin loaded (once)."""
+    global _host
+    if _host is None:
+        _host = PluginHost.from_env()
+        _host.load_entry_points()
+    return _host
+
+
+def set_plugin_host(host: PluginHost | None) -> None:
+    """Replace the process's plugin host (the CLI's options, tests)."""
+    global _host
+    _host = host
+
+
+def create(capability: Capability, name: str, **options: Any) -> Any:
+    """Create the ``capability`` implementation named ``name`` from the installed plugins."""
+    if capability not in CAPABILITIES:
+        raise ValueError(f"unknown capability {capability!r}; one of {', '.join(CAPABILITIES)}")
+    return get_plugin_host().registry.get(capability, name).create(**options)
+
+
+def create_stt(name: str, **options: Any) -> Any:
+    """Create a speech-to-text provider by name, e.g. ``create_stt("deepgram", model="nova-2")``."""
+    return create("stt", name, **options)
+
+
+def create_tts(name: str, **options: Any) -> Any:
+    """Create a text-to-speech provider by name."""
+    return create("tts", name, **options)
+
+
+def create_vad(name: str, **options: Any) -> Any:
+    """Create a voice activity detector by name."""
+    return create("vad", name, **options)
+
+
+def create_tokenizer(name: str, *, kind: Literal["sentence", "word"] = "sentence", **options: Any) -> Any:
+    """Create a sentence (default) or word tokenizer by name."""
+    return create(f"{kind}_tokenizer", name, **options)  # type: ignore[arg-type]
+
+
+__all__ = [
+    "PluginHost",
+    "PluginRecord",
+    "get_plugin_host",
+    "set_plugin_host",
+    "create",
+    "create_stt",
+    "create_tts",
+    "create_vad",
+    "create_tokenizer",
+    "is_compatible",
+]

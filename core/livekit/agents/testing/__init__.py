@@ -1,0 +1,2 @@
+"""Tools for testing agents and plugins: a real LiveKit server on loopback, real speech
+from espeak-ng, and the conformance checks every plugin runs (also a pytest plugin)."""

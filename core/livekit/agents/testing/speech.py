@@ -1,0 +1,125 @@
+"""Real speech for tests, spoken by espeak-ng and converted by sox (Debian packages).
+
+Each sample knows its words and where each utterance starts and ends, so tests can assert
+on transcripts and on VAD boundaries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+CACHE_DIR = Path(os.environ.get("LIVEKIT_AGENTS_CACHE", Path.home() / ".cache" / "livekit-agents")) / "speech"
+
+
+class SpeechToolsMissing(RuntimeError):
+    """espeak-ng or sox is not installed."""
+
+
+@dataclass
+class SpeechSample:
+    """Mono PCM16 speech with known text and utterance boundaries (seconds)."""
+
+    path: Path
+    sample_rate: int
+    text: str
+    utterances: list[str] = field(default_factory=list)
+    segments: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def pcm(self) -> bytes:
+        from ..utils.audio import strip_wav_header
+
+        return strip_wav_header(self.path.read_bytes())[0]
+
+    @property
+    def duration(self) -> float:
+        return len(self.pcm) / 2 / self.sample_rate
+
+    def frames(self, frame_ms: int = 10):  # type: ignore[no-untyped-def]
+        """The audio as ``livekit.rtc.AudioFrame`` s of ``frame_ms`` milliseconds."""
+        from ..utils.audio import frames_from_pcm
+
+        return frames_from_pcm(self.pcm, self.sample_rate, 1, frame_ms)
+
+    @property
+    def words(self) -> list[str]:
+        return [w.strip(".,!?;:").lower() for w in self.text.split() if w.strip(".,!?;:")]
+
+
+def _require_tools() -> tuple[str, str]:
+    espeak, sox = shutil.which("espeak-ng"), shutil.which("sox")
+    if not espeak or not sox:
+        raise SpeechToolsMissing(
+            "test speech needs espeak-ng and sox: apt-get install espeak-ng sox"
+        )
+    return espeak, sox
+
+
+def _speak(text: str, rate: int, out: Path, voice: str, wpm: int) -> None:
+    espeak, sox = _require_tools()
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.wav"
+        subprocess.run([espeak, "-v", voice, "-s", str(wpm), "-w", str(raw), text], check=True, capture_output=True)
+        subprocess.run(
+            [sox, str(raw), "-r", str(rate), "-c", "1", "-b", "16", "-e", "signed-integer", str(out)],
+            check=True,
+            capture_output=True,
+        )
+
+
+def _trim(pcm: np.ndarray, threshold: int = 300) -> np.ndarray:
+    loud = np.nonzero(np.abs(pcm) > threshold)[0]
+    return pcm[loud[0] : loud[-1] + 1] if loud.size else pcm[:0]
+
+
+def speech(
+    utterances: str | list[str],
+    *,
+    sample_rate: int = 16000,
+    silence: float = 1.0,
+    lead: float = 0.5,
+    voice: str = "en-us",
+    wpm: int = 150,
+) -> SpeechSample:
+    """Speak each utterance, trimmed of espeak's own silences, separated by ``silence``
+    seconds of digital silence and preceded and followed by ``lead`` seconds. Cached."""
+    texts = [utterances] if isinstance(utterances, str) else list(utterances)
+    key = hashlib.sha256(repr((texts, sample_rate, silence, lead, voice, wpm)).encode()).hexdigest()[:16]
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    out = CACHE_DIR / f"speech-{key}.wav"
+    parts: list[np.ndarray] = []
+    segments: list[tuple[float, float]] = []
+    pos = int(lead * sample_rate)
+    gap = np.zeros(int(silence * sample_rate), dtype=np.int16)
+    parts.append(np.zeros(pos, dtype=np.int16))
+    for i, text in enumerate(texts):
+        with tempfile.TemporaryDirectory() as tmp:
+            part = Path(tmp) / "u.wav"
+            _speak(text, sample_rate, part, voice, wpm)
+            from ..utils.audio import strip_wav_header
+
+            pcm = _trim(np.frombuffer(strip_wav_header(part.read_bytes())[0], dtype=np.int16))
+        segments.append((pos / sample_rate, (pos + len(pcm)) / sample_rate))
+        parts.append(pcm)
+        pos += len(pcm)
+        if i < len(texts) - 1:
+            parts.append(gap)
+            pos += len(gap)
+    parts.append(np.zeros(int(lead * sample_rate), dtype=np.int16))
+    if not out.exists():
+        from ..utils.audio import wav_bytes
+        from livekit import rtc
+
+        data = np.concatenate(parts).astype(np.int16)
+        tmp_out = out.with_suffix(f".{os.getpid()}.tmp")
+        tmp_out.write_bytes(wav_bytes(rtc.AudioFrame(data.tobytes(), sample_rate, 1, len(data))))
+        tmp_out.replace(out)
+    return SpeechSample(out, sample_rate, " ".join(texts), texts, segments)

@@ -1,0 +1,1 @@
+"""Helpers shared by the core and plugins: audio frames, push/pull streams."""
