@@ -1,0 +1,234 @@
+"""The process-wide Silero model: one onnxruntime session, one inference thread, batching.
+
+Every :class:`~livekit.plugins.silero.vad.VADStream` of the process submits its complete
+windows here as a job and awaits the probabilities. The inference thread takes every job
+that is pending when it wakes up, groups them by sample rate and runs them in rounds: round
+``k`` stacks the ``k``-th window of each job (with each stream's own recurrent state) into
+one model call. A lone stream's job runs as soon as it is submitted, without waiting for
+company; batching only happens to jobs that arrived while the thread was busy.
+
+Inference never runs on an asyncio event loop: results go back to the submitting loop with
+``call_soon_threadsafe``, one callback per loop per wake-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .log import logger
+
+MODEL_PATH = Path(__file__).parent / "resources" / "silero_vad.onnx"
+"""The bundled Silero VAD ONNX model (see ``resources/MODEL.md``)."""
+
+WINDOW_SAMPLES = {16000: 512, 8000: 256}
+"""Samples per model window at each model rate."""
+CONTEXT_SAMPLES = {16000: 64, 8000: 32}
+"""Samples of the previous window prepended to each window."""
+STATE_SHAPE = (2, 1, 128)
+
+
+def new_state() -> np.ndarray:
+    """A zero recurrent state for one stream."""
+    return np.zeros(STATE_SHAPE, dtype=np.float32)
+
+
+@dataclass
+class InferenceStats:
+    """What the shared model did since the process started (or the last reset)."""
+
+    calls: int = 0
+    """Model calls (``session.run``)."""
+    windows: int = 0
+    """Windows inferred (sum of batch sizes)."""
+    batch_sizes: Counter = field(default_factory=Counter)
+    """Batch size -> number of model calls of that size."""
+    seconds: float = 0.0
+    """Wall-clock seconds spent in the model."""
+
+    @property
+    def max_batch(self) -> int:
+        return max(self.batch_sizes, default=0)
+
+
+class InferenceJob:
+    """Consecutive windows of one stream, with the stream's state before the first."""
+
+    __slots__ = ("rate", "windows", "state", "probs", "loop", "future", "seconds")
+
+    def __init__(self, rate: int, windows: np.ndarray, state: np.ndarray) -> None:
+        self.rate = rate
+        self.windows = windows  # float32 [n, context + window]
+        self.state = state  # float32 [2, 1, 128]; replaced by the state after the last window
+        self.probs = np.empty(len(windows), dtype=np.float32)
+        self.loop = asyncio.get_running_loop()
+        self.future: asyncio.Future[InferenceJob] = self.loop.create_future()
+        self.seconds = 0.0
+
+
+class SharedModel:
+    """One onnxruntime session and the thread that runs it."""
+
+    def __init__(self, model_path: Path = MODEL_PATH, intra_op_threads: int = 1) -> None:
+        self.model_path = model_path
+        self.intra_op_threads = intra_op_threads
+        self.stats = InferenceStats()
+        self._cond = threading.Condition()
+        self._pending: list[InferenceJob] = []
+        self._thread: threading.Thread | None = None
+        self._session: Any = None
+        self._session_lock = threading.Lock()
+        self._rates: dict[int, np.ndarray] = {r: np.array(r, dtype=np.int64) for r in WINDOW_SAMPLES}
+
+    # --- session ---------------------------------------------------------------------------
+
+    def session(self) -> Any:
+        """The onnxruntime session, created on first use."""
+        if self._session is None:
+            with self._session_lock:
+                if self._session is None:
+                    self._session = _create_session(self.model_path, self.intra_op_threads)
+        return self._session
+
+    # --- submitting (event loop side) -----------------------------------------------------
+
+    def submit(self, job: InferenceJob) -> asyncio.Future[InferenceJob]:
+        """Queue ``job``; the future resolves (on the job's loop) once its windows ran."""
+        with self._cond:
+            self._pending.append(job)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="silero-vad-inference", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return job.future
+
+    # --- the inference thread -------------------------------------------------------------
+
+    def _serve(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending:
+                    self._cond.wait()
+                jobs, self._pending = self._pending, []
+            error: BaseException | None = None
+            try:
+                self._run_jobs(jobs)
+            except BaseException as exc:  # delivered to every waiting stream
+                logger.exception("silero inference failed")
+                error = exc
+            by_loop: dict[asyncio.AbstractEventLoop, list[InferenceJob]] = {}
+            for job in jobs:
+                by_loop.setdefault(job.loop, []).append(job)
+            for loop, loop_jobs in by_loop.items():
+                try:
+                    loop.call_soon_threadsafe(_deliver, loop_jobs, error)
+                except RuntimeError:  # the loop is closed: nobody waits any more
+                    pass
+
+    def _run_jobs(self, jobs: list[InferenceJob]) -> None:
+        session = self.session()
+        run = session.run
+        stats = self.stats
+        groups: dict[int, list[InferenceJob]] = {}
+        for job in jobs:
+            groups.setdefault(job.rate, []).append(job)
+        for rate, group in groups.items():
+            sr = self._rates[rate]
+            t0 = time.perf_counter()
+            if len(group) == 1:
+                job = group[0]
+                state = job.state
+                windows, probs = job.windows, job.probs
+                for k in range(len(windows)):
+                    out, state = run(None, {"input": windows[k : k + 1], "state": state, "sr": sr})
+                    probs[k] = out[0, 0]
+                job.state = state
+                n = len(windows)
+                stats.calls += n
+                stats.windows += n
+                stats.batch_sizes[1] += n
+                job.seconds = time.perf_counter() - t0
+                stats.seconds += job.seconds
+                continue
+            rounds = max(len(j.windows) for j in group)
+            for k in range(rounds):
+                active = [j for j in group if len(j.windows) > k]
+                if len(active) == 1:
+                    j = active[0]
+                    out, j.state = run(None, {"input": j.windows[k : k + 1], "state": j.state, "sr": sr})
+                    j.probs[k] = out[0, 0]
+                else:
+                    x = np.stack([j.windows[k] for j in active])
+                    state = np.concatenate([j.state for j in active], axis=1)
+                    out, state = run(None, {"input": x, "state": state, "sr": sr})
+                    for i, j in enumerate(active):
+                        j.probs[k] = out[i, 0]
+                        j.state = np.ascontiguousarray(state[:, i : i + 1])
+                stats.calls += 1
+                stats.windows += len(active)
+                stats.batch_sizes[len(active)] += 1
+            elapsed = time.perf_counter() - t0
+            stats.seconds += elapsed
+            for j in group:
+                j.seconds = elapsed / len(group)
+
+
+def _deliver(jobs: list[InferenceJob], error: BaseException | None) -> None:
+    for job in jobs:
+        if job.future.done():  # the stream was closed meanwhile
+            continue
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(job)
+
+
+def _create_session(model_path: Path, intra_op_threads: int) -> Any:
+    import onnxruntime as ort
+
+    if not model_path.is_file():
+        raise FileNotFoundError(
+            f"the Silero VAD model is missing at {model_path}; reinstall livekit-plugins-silero "
+            f"(pip install --force-reinstall ./plugins/livekit-plugins-silero)"
+        )
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = intra_op_threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(model_path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+_shared: SharedModel | None = None
+_shared_pid = -1
+_shared_lock = threading.Lock()
+
+
+def shared_model() -> SharedModel:
+    """The process's model (created on first use; recreated in a forked child)."""
+    global _shared, _shared_pid
+    pid = os.getpid()
+    if _shared is None or _shared_pid != pid:
+        with _shared_lock:
+            if _shared is None or _shared_pid != pid:
+                _shared, _shared_pid = SharedModel(), pid
+    return _shared
+
+
+def inference_stats(reset: bool = False) -> InferenceStats:
+    """A copy of the shared model's counters; ``reset=True`` starts them again from zero."""
+    model = shared_model()
+    with model._cond:
+        s = model.stats
+        snap = InferenceStats(s.calls, s.windows, Counter(s.batch_sizes), s.seconds)
+        if reset:
+            model.stats = InferenceStats()
+    return snap

@@ -1,0 +1,409 @@
+"""Silero voice activity detection on :class:`livekit.rtc.AudioFrame` streams."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, replace
+
+import numpy as np
+from livekit import rtc
+from livekit.agents import vad as agents_vad
+from livekit.agents.exceptions import AudioFormatError
+from livekit.agents.utils.audio import Resampler
+from livekit.agents.utils.streams import Flush
+
+from ._inference import CONTEXT_SAMPLES, WINDOW_SAMPLES, InferenceJob, new_state, shared_model
+from .log import logger
+
+SUPPORTED_INPUT_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
+"""Input sample rates a stream accepts (resampled to the model rate as needed)."""
+MODEL_RATES = (8000, 16000)
+
+_MAX_WINDOWS_PER_JOB = 32  # ~1 s of audio: a stream fed faster than real time still shares the model
+_INT16_SCALE = np.float32(1.0 / 32768.0)
+
+
+@dataclass(frozen=True)
+class VADOptions:
+    """Options of the Silero VAD (see :class:`VAD`)."""
+
+    activation_threshold: float = 0.5
+    deactivation_threshold: float | None = None
+    min_speech_duration: float = 0.05
+    min_silence_duration: float = 0.55
+    prefix_padding_duration: float = 0.5
+    max_buffered_speech: float = 60.0
+    sample_rate: int = 16000
+
+    @property
+    def release_threshold(self) -> float:
+        if self.deactivation_threshold is not None:
+            return self.deactivation_threshold
+        return max(self.activation_threshold - 0.15, 0.01)
+
+
+def _check_options(o: VADOptions) -> None:
+    if not 0.0 < o.activation_threshold < 1.0:
+        raise ValueError(f"activation_threshold must be between 0 and 1, got {o.activation_threshold}")
+    if o.deactivation_threshold is not None and not 0.0 < o.deactivation_threshold <= o.activation_threshold:
+        raise ValueError(
+            f"deactivation_threshold must be above 0 and at most activation_threshold "
+            f"({o.activation_threshold}), got {o.deactivation_threshold}"
+        )
+    for name in ("min_speech_duration", "min_silence_duration", "prefix_padding_duration"):
+        if getattr(o, name) < 0:
+            raise ValueError(f"{name} must be >= 0 seconds, got {getattr(o, name)}")
+    if o.max_buffered_speech <= 0:
+        raise ValueError(f"max_buffered_speech must be > 0 seconds, got {o.max_buffered_speech}")
+    if o.sample_rate not in MODEL_RATES:
+        raise ValueError(
+            f"sample_rate is the model's rate and must be 8000 or 16000, got {o.sample_rate}; "
+            f"input frames of other rates are resampled automatically"
+        )
+
+
+class VAD(agents_vad.VAD):
+    """Silero VAD. One model session and one inference thread serve every stream of the
+    process; windows of concurrent streams are batched into one model call.
+
+    Args:
+        activation_threshold: probability at or above which a window is speech.
+        deactivation_threshold: probability below which a window is silence again while
+            speaking (hysteresis); default ``activation_threshold - 0.15``.
+        min_speech_duration: seconds of speech before START_OF_SPEECH is emitted.
+        min_silence_duration: seconds of silence before END_OF_SPEECH is emitted.
+        prefix_padding_duration: seconds of audio before the speech kept in the events' frames.
+        max_buffered_speech: at most this many seconds of speech are kept for the
+            END_OF_SPEECH frames (the start of the speech is kept).
+        sample_rate: the model's rate, 16000 or 8000 (input of any supported rate is resampled).
+    """
+
+    def __init__(
+        self,
+        *,
+        activation_threshold: float = 0.5,
+        deactivation_threshold: float | None = None,
+        min_speech_duration: float = 0.05,
+        min_silence_duration: float = 0.55,
+        prefix_padding_duration: float = 0.5,
+        max_buffered_speech: float = 60.0,
+        sample_rate: int = 16000,
+    ) -> None:
+        opts = VADOptions(
+            activation_threshold=activation_threshold,
+            deactivation_threshold=deactivation_threshold,
+            min_speech_duration=min_speech_duration,
+            min_silence_duration=min_silence_duration,
+            prefix_padding_duration=prefix_padding_duration,
+            max_buffered_speech=max_buffered_speech,
+            sample_rate=sample_rate,
+        )
+        _check_options(opts)
+        super().__init__(
+            capabilities=agents_vad.VADCapabilities(
+                update_interval=WINDOW_SAMPLES[sample_rate] / sample_rate,
+                sample_rates=SUPPORTED_INPUT_RATES,
+            )
+        )
+        self._opts = opts
+        self._model = shared_model()
+        self._model.session()  # load now: a broken install fails here, not in a stream
+
+    @property
+    def options(self) -> VADOptions:
+        return self._opts
+
+    def update_options(self, **changes: object) -> None:
+        """Change options for streams created from now on (``sample_rate`` included)."""
+        opts = replace(self._opts, **changes)  # type: ignore[arg-type]
+        _check_options(opts)
+        self._opts = opts
+
+    def stream(self) -> VADStream:
+        return VADStream(self._opts)
+
+
+class VADStream(agents_vad.VADStream):
+    """Push :class:`livekit.rtc.AudioFrame` s (one rate and channel count per stream);
+    iterate :class:`livekit.agents.vad.VADEvent` s."""
+
+    def __init__(self, opts: VADOptions) -> None:
+        super().__init__()
+        self._opts = opts
+        self._model = shared_model()
+        self._in_rate = 0
+        self._in_channels = 0
+        self._speaking = False
+        self._speech_start = 0  # input sample index where the current speech began
+        self._processed_in = 0  # input samples covered by inferred windows
+
+    # --- input -------------------------------------------------------------------------------
+
+    def push_frame(self, frame: rtc.AudioFrame) -> None:
+        """Queue one frame. Raises :class:`AudioFormatError` for an unusable frame and
+        :class:`StreamClosedError` after ``end_input()`` or ``aclose()``."""
+        if not isinstance(frame, rtc.AudioFrame):
+            raise AudioFormatError(
+                f"push_frame() takes a livekit.rtc.AudioFrame, got {type(frame).__name__}; "
+                f"convert raw PCM16 with livekit.agents.utils.audio.frames_from_pcm()"
+            )
+        rate, channels = frame.sample_rate, frame.num_channels
+        if rate != self._in_rate or channels != self._in_channels:
+            self._check_format(frame)
+        if frame.samples_per_channel <= 0:
+            raise AudioFormatError("push_frame() got an empty audio frame (0 samples per channel)")
+        self._push(frame)
+
+    def _check_format(self, frame: rtc.AudioFrame) -> None:
+        rate, channels = frame.sample_rate, frame.num_channels
+        if self._in_rate:
+            raise AudioFormatError(
+                f"this VAD stream receives {self._in_rate} Hz/{self._in_channels} ch audio; got a "
+                f"{rate} Hz/{channels} ch frame. Use one stream per audio format (or resample first)"
+            )
+        if rate not in SUPPORTED_INPUT_RATES:
+            raise AudioFormatError(
+                f"unsupported sample rate {rate} Hz; the Silero VAD accepts "
+                f"{', '.join(str(r) for r in SUPPORTED_INPUT_RATES)} Hz (resample the audio first)"
+            )
+        if channels not in (1, 2):
+            raise AudioFormatError(f"unsupported channel count {channels}; push mono or stereo frames")
+        self._in_rate, self._in_channels = rate, channels
+
+    # --- processing --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        opts = self._opts
+        model_rate = opts.sample_rate
+        self._window = WINDOW_SAMPLES[model_rate]
+        self._context = np.zeros(CONTEXT_SAMPLES[model_rate], dtype=np.float32)
+        self._state = new_state()
+        self._ring: deque[tuple[int, np.ndarray]] = deque()  # (input sample index, interleaved int16)
+        self._ring_end = 0  # input samples received
+        self._pending: list[np.ndarray] = []  # model-rate mono audio not yet inferred (int16 or float32)
+        self._pending_len = 0
+        self._model_pos = 0  # model-rate samples inferred
+        self._resampler: Resampler | None = None
+        self._speech_run = 0.0  # seconds of consecutive speech windows while not speaking
+        self._run_start = 0  # model sample where that run began
+        self._silence_run = 0.0
+        self._silence_start = 0
+        self._speech_head: np.ndarray | None = None  # the kept speech once it exceeded the cap
+        queue = self._input_q
+        limit = _MAX_WINDOWS_PER_JOB * self._window
+        try:
+            async for frame in self._input():
+                if isinstance(frame, Flush):
+                    continue
+                self._accept(frame)
+                if self._pending_len >= self._window and (queue.empty() or self._pending_len >= limit):
+                    await self._infer(final=False)
+            if self._resampler is not None:
+                for f in self._resampler.flush():
+                    self._add_model_audio(np.frombuffer(f.data, dtype=np.int16))
+            await self._infer(final=True)
+            if self._speaking:
+                self._emit_end(final=True)
+        except asyncio.CancelledError:
+            # closed mid-speech: the consumer still learns that the speech ended
+            if self._speaking:
+                self._emit_end(final=True)
+            raise
+
+    def _accept(self, frame: rtc.AudioFrame) -> None:
+        pcm = np.frombuffer(frame.data, dtype=np.int16).copy()
+        self._ring.append((self._ring_end, pcm))
+        self._ring_end += frame.samples_per_channel
+        channels = self._in_channels
+        if channels > 1:
+            mono = pcm.reshape(-1, channels).mean(axis=1, dtype=np.float32).astype(np.int16)
+        else:
+            mono = pcm
+        if self._in_rate != self._opts.sample_rate:
+            if self._resampler is None:
+                self._resampler = Resampler(self._in_rate, self._opts.sample_rate, 1)
+            src = frame if channels == 1 else rtc.AudioFrame(mono.tobytes(), self._in_rate, 1, len(mono))
+            for f in self._resampler.push(src):
+                self._add_model_audio(np.frombuffer(f.data, dtype=np.int16))
+        else:
+            self._add_model_audio(mono)
+
+    def _add_model_audio(self, samples: np.ndarray) -> None:
+        if len(samples):
+            self._pending.append(samples)
+            self._pending_len += len(samples)
+
+    async def _infer(self, *, final: bool) -> None:
+        """Run every complete pending window (and, at the end, the zero-padded rest)."""
+        if not self._pending_len:
+            return
+        audio = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        W = self._window
+        if final and len(audio) % W:
+            audio = np.concatenate([audio, np.zeros(W - len(audio) % W, dtype=audio.dtype)])
+        n = len(audio) // W
+        rest = audio[n * W :]
+        self._pending = [rest] if len(rest) else []
+        self._pending_len = len(rest)
+        done = 0
+        while done < n:
+            k = min(n - done, _MAX_WINDOWS_PER_JOB)
+            chunk = audio[done * W : (done + k) * W]
+            if chunk.dtype != np.float32:
+                chunk = chunk.astype(np.float32) * _INT16_SCALE
+            framed = np.concatenate([self._context, chunk])
+            C = len(self._context)
+            windows = np.lib.stride_tricks.sliding_window_view(framed, C + W)[::W][:k]
+            windows = np.ascontiguousarray(windows)
+            self._context = framed[-C:].copy()
+            job = InferenceJob(self._opts.sample_rate, windows, self._state)
+            await self._model.submit(job)
+            self._state = job.state
+            self._on_probabilities(job.probs, job.seconds / k)
+            done += k
+
+    def _on_probabilities(self, probs: np.ndarray, seconds_each: float) -> None:
+        opts = self._opts
+        model_rate = opts.sample_rate
+        W = self._window
+        win_dur = W / model_rate
+        act, deact = opts.activation_threshold, opts.release_threshold
+        in_rate = self._in_rate
+        ratio = in_rate / model_rate
+        emit = self._emit
+        InferenceDone = agents_vad.VADEventType.INFERENCE_DONE
+        Event = agents_vad.VADEvent
+        for p in probs.tolist():
+            start = self._model_pos
+            self._model_pos = end = start + W
+            end_in = min(round(end * ratio), self._ring_end)
+            self._processed_in = end_in
+            if not self._speaking:
+                if p >= act:
+                    if self._speech_run == 0.0:
+                        self._run_start = start
+                    self._speech_run += win_dur
+                    if self._speech_run >= opts.min_speech_duration - 1e-9:
+                        self._emit_start(end_in, min(round(self._run_start * ratio), end_in))
+                else:
+                    self._speech_run = 0.0
+            else:
+                if p < deact:
+                    if self._silence_run == 0.0:
+                        self._silence_start = start
+                    self._silence_run += win_dur
+                    if self._silence_run >= opts.min_silence_duration - 1e-9:
+                        self._emit_end(final=False)
+                else:
+                    self._silence_run = 0.0
+            emit(
+                Event(
+                    type=InferenceDone,
+                    samples_index=end_in,
+                    timestamp=end_in / in_rate,
+                    speech_duration=self._speech_run if not self._speaking else (end_in - self._speech_start) / in_rate,
+                    silence_duration=self._silence_run,
+                    probability=p,
+                    inference_duration=seconds_each,
+                    speaking=self._speaking,
+                )
+            )
+        self._trim_ring()
+
+    # --- events --------------------------------------------------------------------------------
+
+    def _emit_start(self, end_in: int, began_in: int) -> None:
+        self._speaking = True
+        self._speech_start = began_in
+        self._silence_run = 0.0
+        self._speech_head = None
+        rate = self._in_rate
+        self._emit(
+            agents_vad.VADEvent(
+                type=agents_vad.VADEventType.START_OF_SPEECH,
+                samples_index=end_in,
+                timestamp=end_in / rate,
+                speech_duration=(end_in - began_in) / rate,
+                frames=self._frames(self._padded_start(), end_in),
+                speaking=True,
+            )
+        )
+
+    def _emit_end(self, *, final: bool) -> None:
+        rate = self._in_rate
+        end_in = self._processed_in
+        if self._silence_run > 0.0:
+            stopped = min(round(self._silence_start * rate / self._opts.sample_rate), end_in)
+        else:
+            stopped = end_in
+        cap = self._speech_cap()
+        if self._speech_head is not None:
+            frames = [self._to_frame(self._speech_head)]
+            logger.warning(
+                "speech longer than max_buffered_speech (%.1f s): END_OF_SPEECH carries its first %.1f s",
+                self._opts.max_buffered_speech,
+                self._opts.max_buffered_speech,
+            )
+        else:
+            frames = self._frames(self._padded_start(), min(end_in, cap))
+        self._speaking = False
+        self._speech_run = 0.0
+        silence = (end_in - stopped) / rate
+        self._silence_run = 0.0
+        self._emit(
+            agents_vad.VADEvent(
+                type=agents_vad.VADEventType.END_OF_SPEECH,
+                samples_index=end_in,
+                timestamp=end_in / rate,
+                speech_duration=(stopped - self._speech_start) / rate,
+                silence_duration=silence,
+                frames=frames,
+                speaking=False,
+            )
+        )
+        self._speech_head = None
+
+    def _padded_start(self) -> int:
+        return max(0, self._speech_start - round(self._opts.prefix_padding_duration * self._in_rate))
+
+    def _speech_cap(self) -> int:
+        return self._padded_start() + round(self._opts.max_buffered_speech * self._in_rate)
+
+    # --- the input ring (original format, for the events' frames) -------------------------------
+
+    def _trim_ring(self) -> None:
+        rate = self._in_rate
+        if self._speaking:
+            cap = self._speech_cap()
+            if self._speech_head is None and self._processed_in > cap:
+                self._speech_head = self._slice(self._padded_start(), cap)
+            keep_from = self._padded_start() if self._speech_head is None else self._processed_in
+        else:
+            lookback = self._opts.prefix_padding_duration + self._opts.min_speech_duration + 0.2
+            keep_from = self._processed_in - round(lookback * rate)
+        ring = self._ring
+        ch = self._in_channels
+        while ring and ring[0][0] + len(ring[0][1]) // ch <= keep_from:
+            ring.popleft()
+
+    def _slice(self, a: int, b: int) -> np.ndarray:
+        ch = self._in_channels
+        parts = []
+        for start, pcm in self._ring:
+            n = len(pcm) // ch
+            if start + n <= a:
+                continue
+            if start >= b:
+                break
+            lo, hi = max(a - start, 0), min(b - start, n)
+            parts.append(pcm[lo * ch : hi * ch])
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+
+    def _to_frame(self, pcm: np.ndarray) -> rtc.AudioFrame:
+        ch = self._in_channels
+        return rtc.AudioFrame(pcm.tobytes(), self._in_rate, ch, len(pcm) // ch)
+
+    def _frames(self, a: int, b: int) -> list[rtc.AudioFrame]:
+        pcm = self._slice(a, b)
+        return [self._to_frame(pcm)] if len(pcm) else []
