@@ -78,9 +78,11 @@ def _flag_from_env(var: str) -> bool:
     return os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+def _one_line(exc: BaseException, limit: int = 400) -> str:
+    """``Type: message`` on one line (a multi-line message is joined with ``; ``)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    text = f"{type(exc).__name__}: {'; '.join(lines)}".rstrip(": ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def is_compatible(api: tuple[int, int], host: tuple[int, int] = hookspecs.PLUGIN_API) -> bool:
@@ -150,10 +152,13 @@ class PluginHost:
         if ep.name in self.disable:
             record.status = "blocked"
             self.pm.set_blocked(ep.name)
+            self._trace("plugin %s blocked (not loaded)", ep.name)
             return
         if self.only is not None and ep.name not in self.only:
             record.status = "disabled"
+            self._trace("plugin %s disabled (not among the chosen plugins)", ep.name)
             return
+        self._trace("loading plugin %s from %s (%s %s)", ep.name, ep.value, record.distribution, record.version)
         started = time.perf_counter()
         try:
             module = ep.load()
@@ -172,20 +177,35 @@ class PluginHost:
                     f"{_core_version()} provides {hookspecs.PLUGIN_API[0]}.{hookspecs.PLUGIN_API[1]}; "
                     f"install a version of {record.distribution or ep.name} made for it"
                 )
+                if self.strict:
+                    raise PluginError(f"plugin {ep.name!r} is incompatible: {record.error}", plugin=ep.name)
                 logger.warning("plugin %s skipped: %s", ep.name, record.error)
                 return
             self._register(ep.name, module, record)
+        except PluginError as exc:
+            if record.status == "incompatible":
+                raise
+            self._fail(ep.name, record, exc)
         except Exception as exc:  # one broken plugin never takes the host down
-            record.status = "failed"
-            record.error = _one_line(exc)
-            self.registry.remove_plugin(ep.name)
-            if self.pm.get_plugin(ep.name) is not None:
-                self.pm.unregister(name=ep.name)
-            if self.strict:
-                raise PluginError(f"plugin {ep.name!r} failed to load: {record.error}", plugin=ep.name) from exc
-            logger.warning("plugin %s failed to load: %s", ep.name, record.error)
+            self._fail(ep.name, record, exc)
         finally:
             record.load_seconds = time.perf_counter() - started
+            self._trace(
+                "plugin %s %s in %.1f ms%s", ep.name, record.status, 1000 * record.load_seconds,
+                f": {record.error}" if record.error else "",
+            )
+
+    def _fail(self, name: str, record: PluginRecord, exc: Exception) -> None:
+        """Mark ``name`` failed and undo whatever it registered (never half-loaded)."""
+        record.status = "failed"
+        record.error = str(exc) if isinstance(exc, PluginError) else _one_line(exc)
+        record.providers = {}
+        self.registry.remove_plugin(name)
+        if self.pm.get_plugin(name) is not None:
+            self.pm.unregister(name=name)
+        if self.strict:
+            raise PluginError(f"plugin {name!r} failed to load: {record.error}", plugin=name) from exc
+        logger.warning("plugin %s failed to load: %s", name, record.error)
 
     def register_plugin(self, name: str, module: Any, *, distribution: str | None = None) -> PluginRecord:
         """Register a plugin object directly (tests, one-off plugins in an agent script)."""
@@ -199,12 +219,21 @@ class PluginHost:
             api_version=getattr(module, "PLUGIN_API", hookspecs.PLUGIN_API),
         )
         self.records[name] = record
-        self._register(name, module, record)
+        try:
+            self._register(name, module, record)
+        except Exception as exc:
+            record.status = "failed"
+            record.error = str(exc) if isinstance(exc, PluginError) else _one_line(exc)
+            record.providers = {}
+            self.registry.remove_plugin(name)
+            if self.pm.get_plugin(name) is not None:
+                self.pm.unregister(name=name)
+            raise
         return record
 
     def _register(self, name: str, module: Any, record: PluginRecord) -> None:
         self.pm.register(module, name=name)  # validates hook signatures
-        self.pm.check_pending()  # a hookimpl with no such hook
+        self._check_unknown_hooks(name)
         record.hooks = sorted(h.name for h in self.pm.get_hookcallers(module) or [])
         staged: list[Provider] = []
         for hook_name in hookspecs.CAPABILITY_HOOKS:
@@ -218,20 +247,45 @@ class PluginHost:
             self.registry.add(provider)
         for provider in staged:
             record.providers.setdefault(provider.capability, []).append(provider.name)
+            self._trace("plugin %s registered %s provider %r", name, provider.capability, provider.name)
+
+    def _check_unknown_hooks(self, name: str) -> None:
+        """Reject a plugin implementing a hook this core does not define (a typo, or a
+        hook of a newer plugin API), like pluggy's ``check_pending`` but for one plugin."""
+        for hook_name, caller in vars(self.pm.hook).items():
+            if caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.plugin_name == name and not impl.optionalhook:
+                    known = ", ".join(hookspecs.CAPABILITY_HOOKS + hookspecs.WORKER_HOOKS)
+                    raise PluginError(
+                        f"unknown hook {hook_name!r} (livekit-agents {_core_version()} defines: {known}); "
+                        f"fix the name or mark it @hookimpl(optionalhook=True)",
+                        plugin=name,
+                        hook=hook_name,
+                    )
 
     def _callback(self, capability: Capability, staged: list[Provider], record: PluginRecord) -> Callable[..., None]:
         def register(name: str, factory: Callable[..., Any], *, description: str = "") -> None:
-            staged.append(self._provider(capability, name, factory, description, record))
+            self._stage(staged, self._provider(capability, name, factory, description, record))
 
+        register._trace_repr = f"<register {capability} providers for plugin {record.name}>"  # type: ignore[attr-defined]
         return register
 
     def _tokenizer_callback(self, staged: list[Provider], record: PluginRecord) -> Callable[..., None]:
         def register(name: str, factory: Callable[..., Any], *, kind: str, description: str = "") -> None:
             if kind not in ("sentence", "word"):
                 raise ValueError(f"tokenizer kind must be 'sentence' or 'word', not {kind!r}")
-            staged.append(self._provider(f"{kind}_tokenizer", name, factory, description, record))  # type: ignore[arg-type]
+            self._stage(staged, self._provider(f"{kind}_tokenizer", name, factory, description, record))  # type: ignore[arg-type]
 
+        register._trace_repr = f"<register tokenizers for plugin {record.name}>"  # type: ignore[attr-defined]
         return register
+
+    @staticmethod
+    def _stage(staged: list[Provider], provider: Provider) -> None:
+        if any(p.capability == provider.capability and p.name == provider.name for p in staged):
+            raise ValueError(f"{provider.capability} provider {provider.name!r} is registered twice by this plugin")
+        staged.append(provider)
 
     @staticmethod
     def _provider(capability: Capability, name: str, factory: Any, description: str, record: PluginRecord) -> Provider:
@@ -247,12 +301,35 @@ class PluginHost:
         impls = getattr(self.pm.hook, hook_name).get_hookimpls()
         return [i for i in reversed(impls) if plugin is None or i.plugin_name == plugin]
 
+    def _trace(self, msg: str, *args: Any) -> None:
+        if self.trace:
+            trace_logger.info(msg, *args)
+
     def _call_impl(self, hook_name: str, impl: Any, kwargs: dict[str, Any], *, guarded: bool) -> Any:
         args = [kwargs[a] for a in impl.argnames]
-        if self.trace:
-            trace_logger.info("hook %s -> plugin %s", hook_name, impl.plugin_name)
-        if not guarded:
-            return impl.function(*args)
+        if not self.trace:
+            if not guarded:
+                return impl.function(*args)
+        else:
+            shown = ", ".join(f"{a}={_short_repr(kwargs[a])}" for a in impl.argnames)
+            trace_logger.info("hook %s(%s) -> plugin %s", hook_name, shown, impl.plugin_name)
+            started = time.perf_counter()
+            try:
+                result = impl.function(*args)
+            except Exception as exc:
+                trace_logger.info("hook %s <- plugin %s raised %s", hook_name, impl.plugin_name, _one_line(exc))
+                if not guarded or self.strict:
+                    raise
+                logger.exception(
+                    "plugin %s raised in hook %s: %s", impl.plugin_name, hook_name, _one_line(exc),
+                    extra={"plugin": impl.plugin_name, "hook": hook_name},
+                )
+                return None
+            trace_logger.info(
+                "hook %s <- plugin %s returned %s in %.2f ms", hook_name, impl.plugin_name,
+                _short_repr(result), 1000 * (time.perf_counter() - started),
+            )
+            return result
         try:
             return impl.function(*args)
         except Exception as exc:
@@ -283,6 +360,11 @@ class PluginHost:
 
     def failed(self) -> list[PluginRecord]:
         return [r for r in self.plugins() if r.status in ("failed", "incompatible")]
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = getattr(value, "_trace_repr", None) or repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _core_version() -> str:

@@ -79,7 +79,13 @@ def check_discoverable(name: str, host: PluginHost | None = None) -> PluginRecor
         )
     assert record is not None
     if record.status != "loaded":
-        _fail(f"plugin {name!r} is {record.status}: {record.error}")
+        why = {
+            "failed": f"failed to load: {record.error}",
+            "incompatible": f"is incompatible: {record.error}",
+            "blocked": "is blocked (--disable-plugin or LIVEKIT_AGENTS_DISABLE_PLUGINS); unblock it to check it",
+            "disabled": "is not among the chosen plugins (--plugins or LIVEKIT_AGENTS_PLUGINS); choose it to check it",
+        }.get(record.status, f"is {record.status}: {record.error}")
+        _fail(f"plugin {name!r} {why}")
     if not record.distribution:
         _fail(f"plugin {name!r} has no distribution metadata")
     if not any(record.providers.values()):
@@ -339,8 +345,12 @@ async def check_word_tokenizer(tokenizer: Any, text: str = TOKENIZER_TEXT) -> No
     if not isinstance(tokenizer, WordTokenizer):
         _fail(f"{type(tokenizer).__name__} is not a livekit.agents.tokenize.WordTokenizer")
     batch = tokenizer.tokenize(text)
-    if _words(" ".join(batch)) != _words(text):
-        _fail(f"tokenize() words {batch} do not match the text's words")
+    got, want = _words(" ".join(batch)), _words(text)
+    if got != want:
+        at = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), min(len(got), len(want)))
+        found = repr(got[at]) if at < len(got) else "nothing"
+        expected = repr(want[at]) if at < len(want) else "nothing"
+        _fail(f"tokenize() words differ from the text's at word {at + 1}: got {found}, expected {expected} (tokens: {batch})")
     for chunk in (1, 7):
         streamed = await _stream_tokens(tokenizer, text, chunk)
         if streamed != batch:
