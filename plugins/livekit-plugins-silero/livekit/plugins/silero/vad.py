@@ -148,11 +148,10 @@ class VADStream(agents_vad.VADStream):
                 f"push_frame() takes a livekit.rtc.AudioFrame, got {type(frame).__name__}; "
                 f"convert raw PCM16 with livekit.agents.utils.audio.frames_from_pcm()"
             )
-        rate, channels = frame.sample_rate, frame.num_channels
-        if rate != self._in_rate or channels != self._in_channels:
-            self._check_format(frame)
         if frame.samples_per_channel <= 0:
             raise AudioFormatError("push_frame() got an empty audio frame (0 samples per channel)")
+        if frame.sample_rate != self._in_rate or frame.num_channels != self._in_channels:
+            self._check_format(frame)
         self._push(frame)
 
     def _check_format(self, frame: rtc.AudioFrame) -> None:
