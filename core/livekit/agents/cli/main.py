@@ -75,11 +75,14 @@ def _split_names(value: str | None) -> set[str] | None:
 
 def _configure_logging(*, trace: bool, quiet: bool) -> None:
     """Host warnings (and the hook trace) go to stderr, one line each."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("livekit")
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING)
+    if not any(getattr(h, "_agents_cli", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler._agents_cli = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    if root.level == logging.NOTSET:
+        root.setLevel(logging.WARNING)
     if quiet:
         logging.getLogger("livekit.agents").setLevel(logging.ERROR)
     if trace:
