@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import threading
 import time
 from collections import Counter
@@ -62,13 +63,14 @@ class InferenceStats:
 class InferenceJob:
     """Consecutive windows of one stream, with the stream's state before the first."""
 
-    __slots__ = ("rate", "windows", "state", "probs", "loop", "future", "seconds")
+    __slots__ = ("rate", "windows", "state", "probs", "next", "loop", "future", "seconds")
 
     def __init__(self, rate: int, windows: np.ndarray, state: np.ndarray) -> None:
         self.rate = rate
         self.windows = windows  # float32 [n, context + window]
         self.state = state  # float32 [2, 1, 128]; replaced by the state after the last window
         self.probs = np.empty(len(windows), dtype=np.float32)
+        self.next = 0  # the next window to infer
         self.loop = asyncio.get_running_loop()
         self.future: asyncio.Future[InferenceJob] = self.loop.create_future()
         self.seconds = 0.0
@@ -81,9 +83,9 @@ class SharedModel:
         self.model_path = model_path
         self.intra_op_threads = intra_op_threads
         self.stats = InferenceStats()
-        self._cond = threading.Condition()
-        self._pending: list[InferenceJob] = []
+        self._queue: queue.SimpleQueue[InferenceJob] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
         self._session: Any = None
         self._session_lock = threading.Lock()
         self._rates: dict[int, np.ndarray] = {r: np.array(r, dtype=np.int64) for r in WINDOW_SAMPLES}
@@ -102,83 +104,105 @@ class SharedModel:
 
     def submit(self, job: InferenceJob) -> asyncio.Future[InferenceJob]:
         """Queue ``job``; the future resolves (on the job's loop) once its windows ran."""
-        with self._cond:
-            self._pending.append(job)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._serve, name="silero-vad-inference", daemon=True)
-                self._thread.start()
-            self._cond.notify()
+        self._queue.put(job)
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._serve, name="silero-vad-inference", daemon=True)
+                    self._thread.start()
         return job.future
 
     # --- the inference thread -------------------------------------------------------------
 
     def _serve(self) -> None:
+        active: list[InferenceJob] = []
         while True:
-            with self._cond:
-                while not self._pending:
-                    self._cond.wait()
-                jobs, self._pending = self._pending, []
-            error: BaseException | None = None
-            try:
-                self._run_jobs(jobs)
-            except BaseException as exc:  # delivered to every waiting stream
-                logger.exception("silero inference failed")
-                error = exc
-            by_loop: dict[asyncio.AbstractEventLoop, list[InferenceJob]] = {}
-            for job in jobs:
-                by_loop.setdefault(job.loop, []).append(job)
-            for loop, loop_jobs in by_loop.items():
+            if not active:
+                active.append(self._queue.get())
+            while True:  # every job already waiting joins the next round
                 try:
-                    loop.call_soon_threadsafe(_deliver, loop_jobs, error)
-                except RuntimeError:  # the loop is closed: nobody waits any more
-                    pass
+                    active.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                finished = self._step(active)
+            except BaseException as exc:  # handed to every waiting stream
+                logger.exception("silero inference failed")
+                _send(active, exc)
+                active = []
+                continue
+            if finished:
+                active = [j for j in active if j.next < len(j.windows)]
+                _send(finished, None)
 
-    def _run_jobs(self, jobs: list[InferenceJob]) -> None:
+    def _step(self, active: list[InferenceJob]) -> list[InferenceJob]:
+        """Run one round: the next window of every active job, one model call per rate.
+
+        A lone job runs window after window until another job arrives, without the
+        bookkeeping of a batch."""
         session = self.session()
         run = session.run
         stats = self.stats
-        groups: dict[int, list[InferenceJob]] = {}
-        for job in jobs:
-            groups.setdefault(job.rate, []).append(job)
-        for rate, group in groups.items():
-            sr = self._rates[rate]
+        if len(active) == 1:
+            job = active[0]
+            sr = self._rates[job.rate]
+            windows, probs, state, k = job.windows, job.probs, job.state, job.next
+            n = len(windows)
             t0 = time.perf_counter()
-            if len(group) == 1:
-                job = group[0]
-                state = job.state
-                windows, probs = job.windows, job.probs
-                for k in range(len(windows)):
-                    out, state = run(None, {"input": windows[k : k + 1], "state": state, "sr": sr})
-                    probs[k] = out[0, 0]
-                job.state = state
-                n = len(windows)
-                stats.calls += n
-                stats.windows += n
-                stats.batch_sizes[1] += n
-                job.seconds = time.perf_counter() - t0
-                stats.seconds += job.seconds
-                continue
-            rounds = max(len(j.windows) for j in group)
-            for k in range(rounds):
-                active = [j for j in group if len(j.windows) > k]
-                if len(active) == 1:
-                    j = active[0]
-                    out, j.state = run(None, {"input": j.windows[k : k + 1], "state": j.state, "sr": sr})
-                    j.probs[k] = out[0, 0]
-                else:
-                    x = np.stack([j.windows[k] for j in active])
-                    state = np.concatenate([j.state for j in active], axis=1)
-                    out, state = run(None, {"input": x, "state": state, "sr": sr})
-                    for i, j in enumerate(active):
-                        j.probs[k] = out[i, 0]
-                        j.state = np.ascontiguousarray(state[:, i : i + 1])
-                stats.calls += 1
-                stats.windows += len(active)
-                stats.batch_sizes[len(active)] += 1
+            start = k
+            while k < n:
+                out, state = run(None, {"input": windows[k : k + 1], "state": state, "sr": sr})
+                probs[k] = out[0, 0]
+                k += 1
+                if not self._queue.empty():
+                    break
+            job.state, job.next = state, k
             elapsed = time.perf_counter() - t0
+            job.seconds += elapsed
             stats.seconds += elapsed
-            for j in group:
-                j.seconds = elapsed / len(group)
+            stats.calls += k - start
+            stats.windows += k - start
+            stats.batch_sizes[1] += k - start
+            return [job] if k == n else []
+        groups: dict[int, list[InferenceJob]] = {}
+        for job in active:
+            groups.setdefault(job.rate, []).append(job)
+        finished = []
+        for rate, group in groups.items():
+            t0 = time.perf_counter()
+            width = len(group)
+            if width == 1:
+                j = group[0]
+                out, j.state = run(None, {"input": j.windows[j.next : j.next + 1], "state": j.state, "sr": self._rates[rate]})
+            else:
+                x = np.stack([j.windows[j.next] for j in group])
+                state = np.concatenate([j.state for j in group], axis=1)
+                out, state = run(None, {"input": x, "state": state, "sr": self._rates[rate]})
+                for i, j in enumerate(group):
+                    j.state = np.ascontiguousarray(state[:, i : i + 1])
+            elapsed = time.perf_counter() - t0
+            for i, j in enumerate(group):
+                j.probs[j.next] = out[i, 0]
+                j.next += 1
+                j.seconds += elapsed / width
+                if j.next == len(j.windows):
+                    finished.append(j)
+            stats.calls += 1
+            stats.windows += width
+            stats.batch_sizes[width] += 1
+            stats.seconds += elapsed
+        return finished
+
+
+def _send(jobs: list[InferenceJob], error: BaseException | None) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[InferenceJob]] = {}
+    for job in jobs:
+        by_loop.setdefault(job.loop, []).append(job)
+    for loop, loop_jobs in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_deliver, loop_jobs, error)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
 
 
 def _deliver(jobs: list[InferenceJob], error: BaseException | None) -> None:
@@ -226,7 +250,7 @@ def shared_model() -> SharedModel:
 def inference_stats(reset: bool = False) -> InferenceStats:
     """A copy of the shared model's counters; ``reset=True`` starts them again from zero."""
     model = shared_model()
-    with model._cond:
+    with model._start_lock:
         s = model.stats
         snap = InferenceStats(s.calls, s.windows, Counter(s.batch_sizes), s.seconds)
         if reset:

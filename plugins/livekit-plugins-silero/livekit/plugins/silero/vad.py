@@ -11,7 +11,6 @@ from livekit import rtc
 from livekit.agents import vad as agents_vad
 from livekit.agents.exceptions import AudioFormatError
 from livekit.agents.utils.audio import Resampler
-from livekit.agents.utils.streams import Flush
 
 from ._inference import CONTEXT_SAMPLES, WINDOW_SAMPLES, InferenceJob, new_state, shared_model
 from .log import logger
@@ -22,6 +21,7 @@ MODEL_RATES = (8000, 16000)
 
 _MAX_WINDOWS_PER_JOB = 32  # ~1 s of audio: a stream fed faster than real time still shares the model
 _INT16_SCALE = np.float32(1.0 / 32768.0)
+_WAKE = object()  # input-queue marker: frames are waiting in VADStream._arrived
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,8 @@ class VADStream(agents_vad.VADStream):
         self._speaking = False
         self._speech_start = 0  # input sample index where the current speech began
         self._processed_in = 0  # input samples covered by inferred windows
+        self._arrived: list[rtc.AudioFrame] = []
+        self._wake_queued = False
 
     # --- input -------------------------------------------------------------------------------
 
@@ -152,7 +154,13 @@ class VADStream(agents_vad.VADStream):
             raise AudioFormatError("push_frame() got an empty audio frame (0 samples per channel)")
         if frame.sample_rate != self._in_rate or frame.num_channels != self._in_channels:
             self._check_format(frame)
-        self._push(frame)
+        if self._closed or self._input_ended:
+            self._push(frame)  # raises StreamClosedError
+        # frames wait in a list; the input queue carries one wake-up per batch of frames
+        self._arrived.append(frame)
+        if not self._wake_queued:
+            self._wake_queued = True
+            self._input_q.put_nowait(_WAKE)
 
     def _check_format(self, frame: rtc.AudioFrame) -> None:
         rate, channels = frame.sample_rate, frame.num_channels
@@ -192,10 +200,12 @@ class VADStream(agents_vad.VADStream):
         queue = self._input_q
         limit = _MAX_WINDOWS_PER_JOB * self._window
         try:
-            async for frame in self._input():
-                if isinstance(frame, Flush):
-                    continue
-                self._accept(frame)
+            async for item in self._input():
+                if item is not _WAKE:
+                    continue  # FLUSH: every complete window is inferred as soon as it arrives
+                self._wake_queued = False
+                frames, self._arrived = self._arrived, []
+                self._accept(frames)
                 if self._pending_len >= self._window and (queue.empty() or self._pending_len >= limit):
                     await self._infer(final=False)
             if self._resampler is not None:
@@ -210,11 +220,14 @@ class VADStream(agents_vad.VADStream):
                 self._emit_end(final=True)
             raise
 
-    def _accept(self, frame: rtc.AudioFrame) -> None:
-        pcm = np.frombuffer(frame.data, dtype=np.int16).copy()
-        self._ring.append((self._ring_end, pcm))
-        self._ring_end += frame.samples_per_channel
+    def _accept(self, frames: list[rtc.AudioFrame]) -> None:
+        if len(frames) == 1:
+            pcm = np.frombuffer(frames[0].data, dtype=np.int16).copy()
+        else:
+            pcm = np.frombuffer(b"".join([f.data for f in frames]), dtype=np.int16)
         channels = self._in_channels
+        self._ring.append((self._ring_end, pcm))
+        self._ring_end += len(pcm) // channels
         if channels > 1:
             mono = pcm.reshape(-1, channels).mean(axis=1, dtype=np.float32).astype(np.int16)
         else:
@@ -222,7 +235,7 @@ class VADStream(agents_vad.VADStream):
         if self._in_rate != self._opts.sample_rate:
             if self._resampler is None:
                 self._resampler = Resampler(self._in_rate, self._opts.sample_rate, 1)
-            src = frame if channels == 1 else rtc.AudioFrame(mono.tobytes(), self._in_rate, 1, len(mono))
+            src = rtc.AudioFrame(mono.tobytes(), self._in_rate, 1, len(mono))
             for f in self._resampler.push(src):
                 self._add_model_audio(np.frombuffer(f.data, dtype=np.int16))
         else:
