@@ -81,11 +81,17 @@ def agents_script() -> Path:
     assert AGENTS_SCRIPT.exists(), (
         f"the `agents` console script is missing beside {sys.executable}; reinstall core: pip install -e ./core"
     )
+    import importlib.util
+
+    assert importlib.util.find_spec("hatchling") is not None, (
+        "these tests build plugin wheels offline (pip --no-build-isolation) and need the build "
+        "backend: pip install hatchling"
+    )
     return AGENTS_SCRIPT
 
 
 @pytest.fixture(scope="session")
-def plugin_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def plugin_wheels(tmp_path_factory: pytest.TempPathFactory, agents_script: Path) -> dict[str, Path]:
     """Wheels of every fixture plugin and of the acme example, built once."""
     out = tmp_path_factory.mktemp("wheels")
     sources = sorted(FIXTURE_PLUGINS.glob("livekit-plugins-*")) + [ACME]

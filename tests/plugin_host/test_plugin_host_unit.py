@@ -300,3 +300,26 @@ def test_hookimpl_may_take_a_subset_of_arguments():
     host.register_plugin("subset", plugin("subset", job_ended=job_ended))
     host.call("job_ended", job_context=object(), reason="room_disconnected")
     assert reasons == ["room_disconnected"]
+
+
+def test_duplicate_provider_from_an_installed_plugin_leaves_nothing_behind(entry_points):
+    source = """
+from livekit.agents import hookimpl
+PLUGIN_API = (1, 0)
+
+@hookimpl
+def register_vad(register):
+{body}
+"""
+    entry_points("dupa", source.format(body='    register("shared-vad", lambda **o: "a")'))
+    entry_points("dupb", source.format(body='    register("b-own", lambda **o: "b")\n    register("shared-vad", lambda **o: "b")'))
+    host = PluginHost(only={"dupa", "dupb"})
+    host.load_entry_points()
+    assert host.records["dupa"].status == "loaded"
+    record = host.records["dupb"]
+    assert record.status == "failed"
+    assert "vad provider 'shared-vad' is already registered by plugin 'dupa'" in record.error
+    assert record.providers == {}
+    assert [(p.name, p.plugin) for p in host.registry.providers("vad") if p.plugin in ("dupa", "dupb")] == [("shared-vad", "dupa")]
+    assert host.pm.get_plugin("dupb") is None
+    assert host.registry.get("vad", "shared-vad").create() == "a"
