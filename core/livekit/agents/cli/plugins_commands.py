@@ -142,7 +142,12 @@ def check_plugin(ctx: click.Context, name: str, as_json: bool) -> None:
             err=True,
         )
         sys.exit(2)
-    results = asyncio.run(conformance.check_plugin(name, host))
+    try:
+        results = asyncio.run(conformance.check_plugin(name, host))
+    except Exception as exc:  # e.g. the plugin's conformance_environment() could not start its fake
+        first = (str(exc).strip().splitlines() or [""])[0]
+        click.echo(f"Error: the checks of plugin {name!r} could not run: {type(exc).__name__}: {first}", err=True)
+        sys.exit(1)
     if as_json:
         click.echo(json.dumps([r.__dict__ for r in results], indent=2))
     else:
