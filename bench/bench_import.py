@@ -27,7 +27,9 @@ def main() -> int:
     rtc = measure("python -c 'import livekit.rtc'", [py, "-c", "import livekit.rtc"], args.runs)
     agents = measure("python -c 'import livekit.agents'", [py, "-c", "import livekit.agents"], args.runs)
     both = measure(
-        "python -c 'import livekit.agents, livekit.rtc'", [py, "-c", "import livekit.agents, livekit.rtc"], args.runs
+        "python -c 'import livekit.agents, livekit.rtc'",
+        [py, "-c", "import livekit.agents, livekit.rtc"],
+        args.runs,
     )
     print(f"{args.runs} runs each (after one warm-up), {py}")
     print(bare.row())

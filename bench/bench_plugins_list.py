@@ -29,8 +29,11 @@ def main() -> int:
     script = Path(py).parent / "agents"
     if not script.exists():
         raise SystemExit(f"no `agents` console script beside {py}; pip install -e ./core")
-    listed = json.loads(subprocess.run([py, str(script), "plugins", "list", "--json"], capture_output=True,
-                                       text=True, check=True).stdout)
+    listed = json.loads(
+        subprocess.run(
+            [py, str(script), "plugins", "list", "--json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
     bare = measure("python -c pass", [py, "-c", "pass"], args.runs)
     core = measure("python -c 'import livekit.agents'", [py, "-c", "import livekit.agents"], args.runs)
     table = measure("agents plugins list", [py, str(script), "plugins", "list"], args.runs)

@@ -39,20 +39,33 @@ class TempEnv:
         self.site_packages = Path(
             subprocess.run(
                 [str(self.python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout.strip()
         )
         parent = sysconfig.get_paths()["purelib"]
-        (self.site_packages / "_livekit_test_parent.pth").write_text(f"import site; site.addsitedir({parent!r})\n")
+        (self.site_packages / "_livekit_test_parent.pth").write_text(
+            f"import site; site.addsitedir({parent!r})\n"
+        )
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_AGENTS_") and k != "PYTHONPATH"}
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_AGENTS_") and k != "PYTHONPATH"
+        }
         env.update(extra or {})
         return env
 
-    def run(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(self.python), *args], capture_output=True, text=True, env=self.env(env), cwd=cwd or self.root, timeout=timeout
+            [str(self.python), *args],
+            capture_output=True,
+            text=True,
+            env=self.env(env),
+            cwd=cwd or self.root,
+            timeout=timeout,
         )
 
     def pip(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -96,9 +109,23 @@ def plugin_wheels(tmp_path_factory: pytest.TempPathFactory, agents_script: Path)
     out = tmp_path_factory.mktemp("wheels")
     sources = sorted(FIXTURE_PLUGINS.glob("livekit-plugins-*")) + [ACME]
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-         "--disable-pip-version-check", "-w", str(out), *map(str, sources)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--disable-pip-version-check",
+            "-w",
+            str(out),
+            *map(str, sources),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, f"building fixture wheels failed (is hatchling installed?):\n{proc.stderr}"
     wheels = {w.name.split("-")[0].removeprefix("livekit_plugins_"): w for w in out.glob("*.whl")}
@@ -107,7 +134,9 @@ def plugin_wheels(tmp_path_factory: pytest.TempPathFactory, agents_script: Path)
 
 
 @pytest.fixture(scope="session")
-def fixtures_env(tmp_path_factory: pytest.TempPathFactory, plugin_wheels: dict[str, Path], agents_script: Path) -> TempEnv:
+def fixtures_env(
+    tmp_path_factory: pytest.TempPathFactory, plugin_wheels: dict[str, Path], agents_script: Path
+) -> TempEnv:
     """One environment with acme and every broken and wrong fixture plugin installed."""
     env = TempEnv(tmp_path_factory.mktemp("fixtures-env") / "env")
     env.pip("install", "-q", "--no-deps", "--no-index", *map(str, plugin_wheels.values()))

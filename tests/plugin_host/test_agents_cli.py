@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import click
-
 from livekit.agents.cli.main import cli
 from livekit.agents.version import __version__
 
@@ -18,8 +17,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def run(agents_script: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_AGENTS_")}
-    return subprocess.run([sys.executable, str(agents_script), *args], capture_output=True, text=True,
-                          env={**clean, **env}, timeout=60)
+    return subprocess.run(
+        [sys.executable, str(agents_script), *args],
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        timeout=60,
+    )
 
 
 def test_version(agents_script):
@@ -31,8 +35,12 @@ def test_version(agents_script):
 def test_help_names_the_environment_variables(agents_script):
     out = run(agents_script, "--help")
     assert out.returncode == 0
-    for var in ("LIVEKIT_AGENTS_PLUGINS", "LIVEKIT_AGENTS_DISABLE_PLUGINS", "LIVEKIT_AGENTS_STRICT_PLUGINS",
-                "LIVEKIT_AGENTS_TRACE_PLUGINS"):
+    for var in (
+        "LIVEKIT_AGENTS_PLUGINS",
+        "LIVEKIT_AGENTS_DISABLE_PLUGINS",
+        "LIVEKIT_AGENTS_STRICT_PLUGINS",
+        "LIVEKIT_AGENTS_TRACE_PLUGINS",
+    ):
         assert var in out.stdout
     assert "plugins" in out.stdout
 

@@ -123,7 +123,9 @@ def test_strict_mode_passes_once_broken_plugins_are_blocked(fixtures_env):
     args = []
     for name in BROKEN:
         args += ["--disable-plugin", name]
-    out = fixtures_env.agents("--strict", *args, "--plugins", "acme," + ",".join([*BROKEN, *WRONG]), "plugins", "list", "--json")
+    out = fixtures_env.agents(
+        "--strict", *args, "--plugins", "acme," + ",".join([*BROKEN, *WRONG]), "plugins", "list", "--json"
+    )
     assert out.returncode == 0, out.stderr
     statuses = {p["name"]: p["status"] for p in json.loads(out.stdout)}
     assert all(statuses[n] == "blocked" for n in BROKEN)
@@ -143,7 +145,11 @@ def test_block_by_env_var_and_option_add_up(fixtures_env):
     listed = fixtures_env.plugins_json(
         "--disable-plugin", "wrongvad", env={"LIVEKIT_AGENTS_DISABLE_PLUGINS": "badimport, unknownhook"}
     )
-    assert [n for n, p in sorted(listed.items()) if p["status"] == "blocked"] == ["badimport", "unknownhook", "wrongvad"]
+    assert [n for n, p in sorted(listed.items()) if p["status"] == "blocked"] == [
+        "badimport",
+        "unknownhook",
+        "wrongvad",
+    ]
 
 
 def test_blocked_plugin_is_not_usable(fixtures_env):

@@ -48,7 +48,11 @@ def test_every_loaded_livekit_module_is_from_this_checkout():
     for name, module in sorted(sys.modules.items()):
         if not (name == "livekit.agents" or name.startswith(("livekit.agents.", "livekit.plugins."))):
             continue
-        files = [getattr(module, "__file__", None)] if getattr(module, "__file__", None) else list(getattr(module, "__path__", []))
+        files = (
+            [getattr(module, "__file__", None)]
+            if getattr(module, "__file__", None)
+            else list(getattr(module, "__path__", []))
+        )
         outside += [f"{name} ({f})" for f in files if not _in_checkout(f)]
     assert outside == [], f"modules imported from outside {REPO_ROOT}: {outside}; {FIX}"
 
@@ -88,8 +92,14 @@ def test_at_least_core_is_checked():
 def test_these_checks_catch_plugins_installed_from_elsewhere(fixtures_env):
     """In an environment holding wheels built outside the checkout, the checks above fail."""
     out = fixtures_env.run(
-        "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
-        "-k", "loaded_livekit_module or built_from_this_checkout or spans_this_checkout",
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        __file__,
+        "-k",
+        "loaded_livekit_module or built_from_this_checkout or spans_this_checkout",
         cwd=REPO_ROOT,
     )
     assert out.returncode == 1, out.stdout[-2000:]

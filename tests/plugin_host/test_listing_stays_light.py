@@ -8,8 +8,18 @@ import re
 from importlib import metadata
 
 ALWAYS_HEAVY = {
-    "livekit.rtc", "numpy", "onnxruntime", "torch", "aiohttp", "grpc", "httpx",
-    "openai", "deepgram", "elevenlabs", "google.cloud", "nltk",
+    "livekit.rtc",
+    "numpy",
+    "onnxruntime",
+    "torch",
+    "aiohttp",
+    "grpc",
+    "httpx",
+    "openai",
+    "deepgram",
+    "elevenlabs",
+    "google.cloud",
+    "nltk",
 }
 
 LIST_AND_DUMP = """

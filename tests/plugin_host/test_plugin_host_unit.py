@@ -13,7 +13,6 @@ import types
 from pathlib import Path
 
 import pytest
-
 from livekit.agents import hookimpl, hookspecs
 from livekit.agents.exceptions import PluginError, ProviderNotFoundError
 from livekit.agents.plugin_host import PluginHost, is_compatible
@@ -142,7 +141,10 @@ def test_duplicate_provider_name_from_another_plugin_is_refused():
         host.register_plugin("second", stt_plugin("second", "other", "shared"))
     assert host.records["second"].status == "failed"
     # the first plugin is untouched, the second left nothing behind
-    assert [(p.name, p.plugin) for p in host.registry.providers("stt")] == [("own", "first"), ("shared", "first")]
+    assert [(p.name, p.plugin) for p in host.registry.providers("stt")] == [
+        ("own", "first"),
+        ("shared", "first"),
+    ]
 
 
 def test_same_name_for_different_capabilities_is_fine():
@@ -165,7 +167,11 @@ def test_provenance_is_recorded(entry_points):
     host = PluginHost(only={"provA"})
     host.load_entry_points()
     provider = host.registry.get("vad", "prov-a")
-    assert (provider.plugin, provider.distribution, provider.version) == ("provA", "livekit-plugins-prova", "2.5.0")
+    assert (provider.plugin, provider.distribution, provider.version) == (
+        "provA",
+        "livekit-plugins-prova",
+        "2.5.0",
+    )
     assert provider.description == "a VAD"
     assert provider.create() == "vad-instance"
     record = host.records["provA"]
@@ -178,7 +184,11 @@ def test_provenance_is_recorded(entry_points):
 def test_options_reach_the_factory():
     host = PluginHost()
     host.register_plugin("p", stt_plugin("p", "echo"))
-    assert host.registry.get("stt", "echo").create(model="m", language="fr") == ("stt", "echo", {"model": "m", "language": "fr"})
+    assert host.registry.get("stt", "echo").create(model="m", language="fr") == (
+        "stt",
+        "echo",
+        {"model": "m", "language": "fr"},
+    )
 
 
 def test_provider_not_found_lists_installed_names():
@@ -188,7 +198,9 @@ def test_provider_not_found_lists_installed_names():
         host.registry.get("stt", "gamma")
     assert "no stt provider named 'gamma' is installed (installed: alpha, beta)" in str(err.value)
     assert "agents plugins list" in str(err.value)
-    with pytest.raises(ProviderNotFoundError, match=r"no vad provider named 'silero' is installed \(installed: none\)"):
+    with pytest.raises(
+        ProviderNotFoundError, match=r"no vad provider named 'silero' is installed \(installed: none\)"
+    ):
         host.registry.get("vad", "silero")
 
 
@@ -236,7 +248,12 @@ def test_env_vars_configure_the_host(monkeypatch, entry_points):
     monkeypatch.setenv("LIVEKIT_AGENTS_STRICT_PLUGINS", "1")
     monkeypatch.setenv("LIVEKIT_AGENTS_TRACE_PLUGINS", "true")
     host = PluginHost.from_env()
-    assert (host.only, host.disable, host.strict, host.trace) == ({"envgood", "envblocked"}, {"envblocked"}, True, True)
+    assert (host.only, host.disable, host.strict, host.trace) == (
+        {"envgood", "envblocked"},
+        {"envblocked"},
+        True,
+        True,
+    )
     host.load_entry_points()
     assert host.records["envgood"].status == "loaded"
     assert host.records["envblocked"].status == "blocked"
@@ -312,7 +329,12 @@ def register_vad(register):
 {body}
 """
     entry_points("dupa", source.format(body='    register("shared-vad", lambda **o: "a")'))
-    entry_points("dupb", source.format(body='    register("b-own", lambda **o: "b")\n    register("shared-vad", lambda **o: "b")'))
+    entry_points(
+        "dupb",
+        source.format(
+            body='    register("b-own", lambda **o: "b")\n    register("shared-vad", lambda **o: "b")'
+        ),
+    )
     host = PluginHost(only={"dupa", "dupb"})
     host.load_entry_points()
     assert host.records["dupa"].status == "loaded"
@@ -320,6 +342,8 @@ def register_vad(register):
     assert record.status == "failed"
     assert "vad provider 'shared-vad' is already registered by plugin 'dupa'" in record.error
     assert record.providers == {}
-    assert [(p.name, p.plugin) for p in host.registry.providers("vad") if p.plugin in ("dupa", "dupb")] == [("shared-vad", "dupa")]
+    assert [(p.name, p.plugin) for p in host.registry.providers("vad") if p.plugin in ("dupa", "dupb")] == [
+        ("shared-vad", "dupa")
+    ]
     assert host.pm.get_plugin("dupb") is None
     assert host.registry.get("vad", "shared-vad").create() == "a"

@@ -63,7 +63,9 @@ def test_install_list_use_check_uninstall(temp_env):
     assert acme["providers"] == {"sentence_tokenizer": ["acme"], "tts": ["acme"], "word_tokenizer": ["acme"]}
     assert Path(acme["location"]).is_relative_to(temp_env.site_packages)
     # everything installed before is still listed the same way
-    assert {k: v["status"] for k, v in before.items()} == {k: v["status"] for k, v in listed.items() if k != "acme"}
+    assert {k: v["status"] for k, v in before.items()} == {
+        k: v["status"] for k, v in listed.items() if k != "acme"
+    }
 
     table = temp_env.agents("plugins", "list")
     assert table.returncode == 0, table.stderr
@@ -107,8 +109,19 @@ def test_json_listing_has_every_documented_field(temp_env):
     out = temp_env.agents("plugins", "list", "--json")
     records = json.loads(out.stdout)
     assert [r["name"] for r in records] == sorted(r["name"] for r in records)
-    fields = {"name", "distribution", "version", "entry_point", "module", "api_version", "status",
-              "error", "hooks", "providers", "location"}
+    fields = {
+        "name",
+        "distribution",
+        "version",
+        "entry_point",
+        "module",
+        "api_version",
+        "status",
+        "error",
+        "hooks",
+        "providers",
+        "location",
+    }
     for record in records:
         assert set(record) == fields, record["name"]
         assert record["status"] in {"loaded", "failed", "incompatible", "blocked", "disabled"}

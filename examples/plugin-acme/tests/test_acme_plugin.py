@@ -62,7 +62,13 @@ def test_abbreviations_and_initials_do_not_end_sentences():
 
 def test_words_keep_contractions_and_can_keep_punctuation():
     assert WordTokenizer().tokenize("Don't stop, it's fine.") == ["Don't", "stop", "it's", "fine"]
-    assert WordTokenizer(ignore_punctuation=False).tokenize("Don't stop, ok.") == ["Don't", "stop", ",", "ok", "."]
+    assert WordTokenizer(ignore_punctuation=False).tokenize("Don't stop, ok.") == [
+        "Don't",
+        "stop",
+        ",",
+        "ok",
+        ".",
+    ]
 
 
 async def test_stream_marks_each_flushed_segment_final():

@@ -91,7 +91,9 @@ def _configure_logging(*, trace: bool, quiet: bool) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", "-V", prog_name="livekit-agents", message="%(prog)s %(version)s")
+@click.version_option(
+    __version__, "--version", "-V", prog_name="livekit-agents", message="%(prog)s %(version)s"
+)
 @click.option(
     "--plugins",
     "only",

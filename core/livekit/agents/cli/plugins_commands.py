@@ -11,7 +11,6 @@ import click
 if TYPE_CHECKING:
     from ..plugin_host import PluginRecord
     from ..testing.conformance import CheckResult
-
     from .main import HostOptions
 
 _PROBLEM = ("failed", "incompatible")
@@ -38,7 +37,7 @@ def _table(rows: list[list[str]], header: list[str]) -> list[str]:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
@@ -52,12 +51,18 @@ def render_table(records: list[PluginRecord]) -> str:
         )
     header = ["NAME", "DISTRIBUTION", "VERSION", "STATUS", "PROVIDES"]
     rows = [
-        [r.name, r.distribution or "-", r.version or "-", r.status, _provides(r) if r.status == "loaded" else "-"]
+        [
+            r.name,
+            r.distribution or "-",
+            r.version or "-",
+            r.status,
+            _provides(r) if r.status == "loaded" else "-",
+        ]
         for r in records
     ]
     lines = _table(rows, header)
     out = lines[:2]
-    for record, line in zip(records, lines[2:]):
+    for record, line in zip(records, lines[2:], strict=True):
         out.append(line)
         if record.error:
             out.append(f"    error: {record.error}")
@@ -76,7 +81,9 @@ def render_table(records: list[PluginRecord]) -> str:
 
 
 @plugins.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (one object per plugin) for machines.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON array (one object per plugin) for machines."
+)
 @click.pass_context
 def list_plugins(ctx: click.Context, as_json: bool) -> None:
     """List installed plugins: name, distribution, version, status, providers.
@@ -146,7 +153,9 @@ def check_plugin(ctx: click.Context, name: str, as_json: bool) -> None:
         results = asyncio.run(conformance.check_plugin(name, host))
     except Exception as exc:  # e.g. the plugin's conformance_environment() could not start its fake
         first = (str(exc).strip().splitlines() or [""])[0]
-        click.echo(f"Error: the checks of plugin {name!r} could not run: {type(exc).__name__}: {first}", err=True)
+        click.echo(
+            f"Error: the checks of plugin {name!r} could not run: {type(exc).__name__}: {first}", err=True
+        )
         sys.exit(1)
     if as_json:
         click.echo(json.dumps([r.__dict__ for r in results], indent=2))

@@ -39,5 +39,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from .tokenizer import SentenceTokenizer, WordTokenizer
-    from .tts import ToneTTS, ToneTTS as TTS
+    from .tokenizer import SentenceTokenizer as SentenceTokenizer
+    from .tokenizer import WordTokenizer as WordTokenizer
+    from .tts import ToneTTS as ToneTTS
+
+    TTS = ToneTTS

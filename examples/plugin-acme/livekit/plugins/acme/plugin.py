@@ -25,7 +25,12 @@ def register_tokenizers(register: Any) -> None:
 
         return WordTokenizer(**options)
 
-    register("acme", sentences, kind="sentence", description="Regex sentence splitter that knows common abbreviations")
+    register(
+        "acme",
+        sentences,
+        kind="sentence",
+        description="Regex sentence splitter that knows common abbreviations",
+    )
     register("acme", words, kind="word", description="Regex word splitter that keeps contractions whole")
 
 

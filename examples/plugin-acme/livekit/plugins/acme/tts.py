@@ -35,7 +35,9 @@ class ToneTTS(tts.TTS):
             raise ValueError(f"sample_rate must be between 8000 and 48000 Hz, got {sample_rate}")
         if not 0.0 < volume <= 1.0:
             raise ValueError(f"volume must be in (0, 1], got {volume}")
-        super().__init__(capabilities=tts.TTSCapabilities(streaming=True, sample_rate=sample_rate, num_channels=1))
+        super().__init__(
+            capabilities=tts.TTSCapabilities(streaming=True, sample_rate=sample_rate, num_channels=1)
+        )
         self.volume = volume
         self.frame_ms = frame_ms
 
