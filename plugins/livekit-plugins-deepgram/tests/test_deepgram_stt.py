@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 import pytest
-
 from livekit.agents.exceptions import (
     APIAuthenticationError,
     APIConnectionError,
@@ -18,7 +17,7 @@ from livekit.agents.stt import SpeechEventType as T
 from livekit.agents.testing import conformance
 from livekit.agents.utils.retry import RetryOptions
 from livekit.plugins.deepgram import STT
-from livekit.plugins.deepgram.testing import Fault, FakeDeepgram
+from livekit.plugins.deepgram.testing import FakeDeepgram, Fault
 
 FAST = RetryOptions(max_attempts=3, base_delay=0.05, max_delay=1.0, timeout=5.0)
 TWO = ["Hello there, how are you?", "I am fine, thank you."]
@@ -58,7 +57,7 @@ async def test_stream_maps_results_to_events(fake, speech):
     assert kinds[first + 1] == T.END_OF_SPEECH
     interims = [e.text for e in events[:first] if e.type == T.INTERIM_TRANSCRIPT]
     assert all(TWO[0].startswith(t) for t in interims)
-    for ev, (t0, t1) in zip(finals(events), sample.segments):
+    for ev, (t0, t1) in zip(finals(events), sample.segments, strict=True):
         assert ev.alternatives[0].start_time == pytest.approx(t0, abs=0.05)
         assert ev.alternatives[0].end_time == pytest.approx(t1, abs=0.05)
         assert ev.alternatives[0].confidence > 0.5
@@ -155,7 +154,7 @@ async def test_dropped_stream_reconnects_without_loss_or_duplicates(fake, speech
     async with make(fake) as stt:
         events = await run_stream(stt, sample.frames())
     assert [e.text for e in finals(events)] == TWO
-    for ev, (t0, t1) in zip(finals(events), sample.segments):  # the new session's times are shifted
+    for ev, (t0, t1) in zip(finals(events), sample.segments, strict=True):  # the new session's times are shifted
         assert ev.alternatives[0].start_time == pytest.approx(t0, abs=0.05)
         assert ev.alternatives[0].end_time == pytest.approx(t1, abs=0.05)
     first, second = fake.live

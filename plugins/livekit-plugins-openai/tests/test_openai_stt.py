@@ -7,7 +7,6 @@ import importlib.util
 import logging
 
 import pytest
-
 from livekit.agents.exceptions import (
     APIAuthenticationError,
     APIResponseError,

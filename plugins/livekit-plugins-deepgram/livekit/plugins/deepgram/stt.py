@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
-
 from livekit import rtc
 from livekit.agents import stt
 from livekit.agents.exceptions import (

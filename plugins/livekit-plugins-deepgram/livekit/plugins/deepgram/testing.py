@@ -28,8 +28,9 @@ import io
 import json
 import uuid
 import wave
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any
 
 import numpy as np
 from aiohttp import WSMsgType, web
@@ -142,7 +143,7 @@ class FakeDeepgram:
         segs = speech_segments(sample.pcm, sample.sample_rate)
         if len(segs) != len(sample.utterances):
             raise ValueError(f"found {len(segs)} speech segments for {len(sample.utterances)} utterances; use longer silences")
-        self.utterances += [(text, e - s) for text, (s, e) in zip(sample.utterances, segs)]
+        self.utterances += [(text, e - s) for text, (s, e) in zip(sample.utterances, segs, strict=True)]
 
     def script(self, *faults: Fault) -> None:
         """Apply these faults, in order, to the next connections or requests."""

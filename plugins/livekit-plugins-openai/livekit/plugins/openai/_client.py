@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 import httpx2
-import openai
-
 from livekit.agents.exceptions import (
     APIAuthenticationError,
     APIConnectionError,
@@ -21,6 +20,8 @@ from livekit.agents.exceptions import (
     MissingCredentialsError,
 )
 from livekit.agents.utils.retry import DEFAULT_RETRY, RetryOptions, with_retries
+
+import openai
 
 ENV_KEY = "OPENAI_API_KEY"
 ENV_BASE_URL = "OPENAI_BASE_URL"
