@@ -14,6 +14,7 @@ from .punkt import language_name, load_parameters
 
 _LAST_SPACE = re.compile(r"\s(?=\S*$)")
 _SENT_END = re.compile(r"[.!?…]")
+_HAS_WORD = re.compile(r"\w")
 _NEVER_FINAL = re.compile(r"(?:^|[\s(\[\"'])(?:e\.g|i\.e|mr|mrs|ms|dr|prof|vs|cf|viz)\.$", re.IGNORECASE)
 """Abbreviations that never end a sentence, even before a capitalised word ("e.g. I")."""
 
@@ -135,7 +136,9 @@ class SentenceStream(tokenize.TokenStream):
                 checked = cut
                 continue
             spans = _spans(punkt, buf[:cut])
-            if len(spans) > 1:
+            # a boundary is settled once a whole word follows it ("Really?!" may still be
+            # "Really?" + "!" while nothing follows the "!")
+            if len(spans) > 1 and _HAS_WORD.search(buf, spans[-1][0], spans[-1][1]):
                 sentences, held, end = _merge(buf, iter(spans[:-1]), min_len, final=False, held=held)
                 for s in sentences:
                     self._emit(tokenize.TokenData(s, segment))
