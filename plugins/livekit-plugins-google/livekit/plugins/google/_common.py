@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from typing import Any
 
@@ -51,8 +52,21 @@ def resolve_credentials(
         if not os.path.isfile(path):
             raise GoogleCredentialsError(service, f"credentials_file {path!r} does not exist")
         try:
+            with open(path, encoding="utf-8") as fh:
+                kind = json.load(fh).get("type")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise GoogleCredentialsError(service, f"credentials_file {path!r} is not a JSON key file: {exc}") from None
+        try:
+            if kind == "service_account":
+                from google.oauth2 import service_account
+
+                return service_account.Credentials.from_service_account_file(path, scopes=list(SCOPES))
+            if kind == "authorized_user":
+                import google.oauth2.credentials
+
+                return google.oauth2.credentials.Credentials.from_authorized_user_file(path, scopes=list(SCOPES))
             creds, _ = google.auth.load_credentials_from_file(path, scopes=list(SCOPES))
-        except auth_exc.GoogleAuthError as exc:
+        except (auth_exc.GoogleAuthError, ValueError, KeyError) as exc:
             raise GoogleCredentialsError(service, f"credentials_file {path!r} is not usable: {exc}") from None
         return creds
     try:

@@ -22,7 +22,7 @@ from google.cloud.speech_v1.services.speech.transports import SpeechGrpcAsyncIOT
 
 from livekit import rtc
 from livekit.agents import stt
-from livekit.agents.exceptions import APIError, APIStatusError, APITimeoutError
+from livekit.agents.exceptions import APIError, APIResponseError, APIStatusError, APITimeoutError
 from livekit.agents.utils.audio import AudioBuffer, Resampler, merge_frames, resample, rms, to_mono
 from livekit.agents.utils.retry import RetryOptions, with_retries
 from livekit.agents.utils.streams import Flush
@@ -33,6 +33,8 @@ from .log import logger
 SERVICE = "Google Speech-to-Text"
 CHUNK_SECONDS = 0.1
 """Audio per StreamingRecognizeRequest (Google recommends ~100 ms; the limit is 25 KB)."""
+MAX_SEND_SPEED = 10.0
+"""Buffered audio (a burst, a replay after a failure) is sent at most this much faster than real time."""
 
 
 @dataclass
@@ -168,9 +170,12 @@ class STT(stt.STT):
 
         async def attempt() -> speech.RecognizeResponse:
             try:
-                return await client.recognize(request=request, retry=None, timeout=self._opts.retry.timeout)
+                response = await client.recognize(request=request, retry=None, timeout=self._opts.retry.timeout)
             except Exception as exc:
                 raise map_error(exc, SERVICE, "recognizing speech") from None
+            if not isinstance(response, speech.RecognizeResponse):
+                raise APIResponseError(f"{SERVICE} sent a malformed answer (not a RecognizeResponse)")
+            return response
 
         response = await with_retries(attempt, options=self._opts.retry, what=f"{SERVICE} recognize")
         texts, confidences, lang = [], [], language or self._opts.language
@@ -339,6 +344,9 @@ class SpeechStream(stt.SpeechStream):
                 if pcm is None:
                     return
                 yield speech.StreamingRecognizeRequest(audio_content=pcm)
+                # at most MAX_SEND_SPEED x real time: the service wants audio at about real
+                # time, and a burst of writes can hide its error status (see _true_status)
+                await asyncio.sleep(len(pcm) / 2 / self._opts.sample_rate / MAX_SEND_SPEED)
 
         client = self._stt.client()
         try:
@@ -406,6 +414,8 @@ class SpeechStream(stt.SpeechStream):
     async def _receive(self, call: Any, origin: float) -> None:
         try:
             async for response in call:
+                if not isinstance(response, speech.StreamingRecognizeResponse):
+                    raise APIResponseError(f"{SERVICE} sent a malformed answer (not a StreamingRecognizeResponse)")
                 if response.error and response.error.code:
                     raise APIStatusError(
                         f"{SERVICE} stream error {response.error.code}: {response.error.message}",
@@ -415,6 +425,7 @@ class SpeechStream(stt.SpeechStream):
         except APIError:
             raise
         except Exception as exc:
+            exc = await _true_status(call, exc)
             err = map_error(exc, SERVICE, "streaming recognition")
             if "maximum allowed stream duration" in err.message.lower():
                 err.retryable = True  # rotate: replay what no final covered
@@ -457,3 +468,29 @@ class SpeechStream(stt.SpeechStream):
             confidence=last.stability,
         )
         self._emit(stt.SpeechEvent(stt.SpeechEventType.INTERIM_TRANSCRIPT, [data]))
+
+
+async def _true_status(call: Any, exc: BaseException) -> BaseException:
+    """The status the service sent, when grpc.aio reported its own INTERNAL error instead.
+
+    A request written after the service ended the stream fails in grpc.aio, which then
+    marks the call INTERNAL ("Internal error from Core") although the service's status
+    (INVALID_ARGUMENT, OUT_OF_RANGE...) arrives a moment later and replaces it.
+    """
+    from google.api_core import exceptions as gexc
+
+    if "internal error from core" not in str(exc).lower():
+        return exc
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+        try:
+            code, details = await call.code(), await call.details()
+        except Exception:
+            return exc
+        if code is not None and "internal error from core" not in (details or "").lower():
+            import grpc
+
+            if code == grpc.StatusCode.OK:
+                return exc
+            return gexc.from_grpc_status(code, details or "", response=None)
+    return exc

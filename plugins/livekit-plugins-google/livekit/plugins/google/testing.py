@@ -391,7 +391,7 @@ class FakeGoogleCloud:
 
     @staticmethod
     def _config_dict(config: Any) -> dict[str, Any]:
-        return type(config).to_dict(config, preserving_proto_field_name=True)
+        return type(config).to_dict(config, preserving_proto_field_name=True, use_integers_for_enums=False)
 
     # --- Speech.Recognize ----------------------------------------------------------------
 

@@ -189,6 +189,8 @@ class ChunkedStream(tts.ChunkedStream):
                 response = await client.synthesize_speech(request=request, retry=None, timeout=opts.retry.timeout)
             except Exception as exc:
                 raise map_error(exc, SERVICE, "synthesizing speech") from None
+            if not isinstance(response, texttospeech.SynthesizeSpeechResponse):
+                raise APIResponseError(f"{SERVICE} sent a malformed answer (not a SynthesizeSpeechResponse)")
             return response.audio_content
 
         audio = await with_retries(attempt, options=opts.retry, what=f"{SERVICE} synthesis")
