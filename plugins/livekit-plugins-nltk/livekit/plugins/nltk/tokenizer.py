@@ -127,11 +127,13 @@ class SentenceStream(tokenize.TokenStream):
                 if sentences:
                     segment += 1
                 continue
+            m = _LAST_SPACE.search(item)  # only a new space can complete a word
             buf += item
-            m = _LAST_SPACE.search(buf)
-            if m is None or m.start() <= checked:
+            if m is None:
                 continue
-            cut = m.start()
+            cut = len(buf) - len(item) + m.start()
+            if cut <= checked:
+                continue
             if not _SENT_END.search(buf, checked, cut):
                 checked = cut
                 continue
@@ -196,12 +198,13 @@ class WordStream(tokenize.TokenStream):
                 if words:
                     segment += 1
                 continue
+            m = _LAST_SPACE.search(item)
             buf += item
-            m = _LAST_SPACE.search(buf)
             if m is None:
                 continue
-            for w in self._regexp.tokenize(buf[: m.start()]):
+            cut = len(buf) - len(item) + m.start()
+            for w in self._regexp.tokenize(buf[:cut]):
                 self._emit(tokenize.TokenData(w, segment))
-            buf = buf[m.start() :]
+            buf = buf[cut:]
         for w in self._regexp.tokenize(buf):
             self._emit(tokenize.TokenData(w, segment))
