@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 import pytest
-
 from livekit.agents.exceptions import (
     APIAuthenticationError,
     APIConnectionError,

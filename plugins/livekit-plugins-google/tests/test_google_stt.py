@@ -8,7 +8,6 @@ import logging
 
 import grpc
 import pytest
-
 from livekit.agents.exceptions import (
     APIAuthenticationError,
     APIResponseError,
@@ -126,7 +125,7 @@ async def test_stream_interim_then_final_per_utterance(fake, make_stt, speech):
     assert SpeechEventType.INTERIM_TRANSCRIPT in types[: types.index(SpeechEventType.FINAL_TRANSCRIPT)]
     assert [e.text for e in finals(events)] == UTTERANCES[:2]
     assert types.count(SpeechEventType.START_OF_SPEECH) == types.count(SpeechEventType.END_OF_SPEECH) == 2
-    for ev, (t0, _t1) in zip(finals(events), sample.segments):
+    for ev, (t0, _t1) in zip(finals(events), sample.segments, strict=True):
         assert ev.alternatives[0].start_time == pytest.approx(t0, abs=0.1)
     (call,) = fake.recorded("StreamingRecognize")
     assert call.config["interim_results"] is True and call.config["config"]["sample_rate_hertz"] == 16000
@@ -167,7 +166,7 @@ async def test_long_streams_rotate_before_the_service_limit(speech):
         assert all(c.status == "OK" and c.audio_seconds <= 3.5 for c in calls)
         assert [e.text for e in finals(events)] == UTTERANCES
         # timestamps stay relative to the start of the SpeechStream across rotations
-        for ev, (t0, t1) in zip(finals(events), sample.segments):
+        for ev, (t0, t1) in zip(finals(events), sample.segments, strict=True):
             assert ev.alternatives[0].start_time == pytest.approx(t0, abs=0.15)
             assert ev.alternatives[0].end_time >= t1
 

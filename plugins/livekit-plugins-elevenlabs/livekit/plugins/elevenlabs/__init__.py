@@ -23,7 +23,18 @@ _LAZY = {
     "DEFAULT_MODEL": ".tts",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "__version__",
+    "TTS",
+    "ChunkedStream",
+    "SynthesizeStream",
+    "VoiceSettings",
+    "Voice",
+    "Alignment",
+    "ElevenLabsAudio",
+    "DEFAULT_VOICE_ID",
+    "DEFAULT_MODEL",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -44,11 +55,11 @@ if TYPE_CHECKING:
     from .tts import (
         DEFAULT_MODEL,
         DEFAULT_VOICE_ID,
+        TTS,
         Alignment,
         ChunkedStream,
         ElevenLabsAudio,
         SynthesizeStream,
-        TTS,
         Voice,
         VoiceSettings,
     )

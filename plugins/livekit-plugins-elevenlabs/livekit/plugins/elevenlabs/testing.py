@@ -31,8 +31,9 @@ import contextlib
 import json
 import math
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Literal
+from typing import Any, Literal
 
 import numpy as np
 from aiohttp import WSCloseCode, web

@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import aiohttp
-
 from livekit import rtc
 from livekit.agents import tts
 from livekit.agents.exceptions import (
@@ -39,8 +38,6 @@ from livekit.agents.exceptions import (
 from livekit.agents.utils.audio import AudioByteStream
 from livekit.agents.utils.retry import RetryOptions, with_retries
 from livekit.agents.utils.streams import Flush
-
-from .log import logger
 
 DEFAULT_BASE_URL = "https://api.elevenlabs.io"
 DEFAULT_VOICE_ID = "EXAVITQu4vr4xnSDxMaL"  # "Sarah", a premade voice every account has
@@ -615,9 +612,9 @@ class _Segment:
                 msg = await ws.receive(timeout=1.0 if not self._eos else opts.read_timeout)
             except asyncio.TimeoutError:
                 if sender.done() and sender.exception() is not None:
-                    raise sender.exception()  # type: ignore[misc]
+                    raise sender.exception() from None  # type: ignore[misc]
                 if not self._eos:
-                                continue  # waiting for the user's text is no stall
+                    continue  # waiting for the user's text is no stall
                 raise APITimeoutError(
                     f"ElevenLabs sent no audio for {opts.read_timeout:.0f} s after the end of the text",
                     retryable=self._emitter.received == 0,

@@ -19,7 +19,14 @@ _LAZY = {
     "GoogleCredentialsError": "._common",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "__version__",
+    "STT",
+    "SpeechStream",
+    "TTS",
+    "ChunkedStream",
+    "GoogleCredentialsError",
+]
 
 
 def __getattr__(name: str) -> Any:

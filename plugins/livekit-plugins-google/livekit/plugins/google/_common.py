@@ -9,8 +9,6 @@ from typing import Any
 
 import grpc
 import grpc.aio
-from google.api_core import exceptions as gexc
-
 from livekit.agents.exceptions import (
     APIAuthenticationError,
     APIConnectionError,
@@ -20,6 +18,8 @@ from livekit.agents.exceptions import (
     APITimeoutError,
     MissingCredentialsError,
 )
+
+from google.api_core import exceptions as gexc
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"

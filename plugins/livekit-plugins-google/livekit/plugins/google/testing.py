@@ -27,12 +27,14 @@ import asyncio
 import contextlib
 import math
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Literal
+from typing import Any, Literal
 
 import grpc
 import grpc.aio
 import numpy as np
+
 from google.cloud import speech_v1 as speech
 from google.cloud import texttospeech_v1 as tts
 from google.protobuf import duration_pb2

@@ -11,14 +11,14 @@ import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from google.cloud import texttospeech_v1 as texttospeech
-from google.cloud.texttospeech_v1.services.text_to_speech.transports import TextToSpeechGrpcAsyncIOTransport
-
 from livekit import rtc
 from livekit.agents import tts
 from livekit.agents.exceptions import APIResponseError, AudioFormatError
 from livekit.agents.utils.audio import AudioByteStream, resample
 from livekit.agents.utils.retry import RetryOptions, with_retries
+
+from google.cloud import texttospeech_v1 as texttospeech
+from google.cloud.texttospeech_v1.services.text_to_speech.transports import TextToSpeechGrpcAsyncIOTransport
 
 from ._common import client_options, insecure_channel, map_error, resolve_credentials
 
