@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import os
 from typing import Any
 
@@ -104,6 +105,10 @@ def insecure_channel(endpoint: str, credentials: Any = None) -> grpc.aio.Channel
         )
         local = grpc.local_channel_credentials(grpc.LocalConnectionType.LOCAL_TCP)
         return grpc.aio.secure_channel(endpoint, grpc.composite_channel_credentials(local, call_creds))
+    if credentials is not None:
+        logging.getLogger("livekit.plugins.google").warning(
+            "insecure=True with a non-loopback endpoint %s: credentials are not sent over plaintext", endpoint
+        )
     return grpc.aio.insecure_channel(endpoint)
 
 
