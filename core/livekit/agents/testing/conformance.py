@@ -32,6 +32,8 @@ from ..registry import Provider
 from .speech import SpeechSample
 
 DEFAULT_TEXT = "Hello from the conformance check. The weather is nice today, isn't it? Goodbye for now."
+STT_TEXT = "The quick brown fox jumps over the lazy dog."
+"""What :func:`check_plugin` speaks to an STT; a plugin's fake service must transcribe it."""
 TOKENIZER_TEXT = (
     "Hello there. How are you today? I am fine, thanks! "
     "The meeting starts at nine, so don't be late. See you soon."
@@ -374,7 +376,7 @@ async def check_provider(provider: Provider, options: dict[str, Any] | None = No
     impl = provider.create(**(options or {}))
     try:
         if provider.capability == "stt":
-            await check_stt(impl, speech("The quick brown fox jumps over the lazy dog."))
+            await check_stt(impl, speech(STT_TEXT))
         elif provider.capability == "tts":
             await check_tts(impl)
         elif provider.capability == "vad":

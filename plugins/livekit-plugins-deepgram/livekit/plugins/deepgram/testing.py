@@ -35,8 +35,9 @@ from typing import Any
 import numpy as np
 from aiohttp import WSMsgType, web
 
+from livekit.agents.testing.conformance import STT_TEXT as CONFORMANCE_TEXT
+
 MODELS = ("nova-3", "nova-2", "nova", "enhanced", "base", "whisper")
-CONFORMANCE_TEXT = "The quick brown fox jumps over the lazy dog."
 UTTERANCE_GAP = 0.6
 """Silence (s) after which the fake ends an utterance (it never splits one at shorter pauses)."""
 

@@ -651,9 +651,10 @@ def _serialize(message_type: Any) -> Any:
 async def conformance_environment() -> AsyncIterator[dict[str, dict[str, Any]]]:
     """Start the fake and yield the options of the ``google`` STT and TTS pointing at it.
 
-    It hears the sentence the conformance check speaks ("The quick brown fox jumps over
-    the lazy dog.").
+    It hears the sentence the conformance check speaks (``conformance.STT_TEXT``).
     """
-    async with FakeGoogleCloud(transcripts=["The quick brown fox jumps over the lazy dog."]) as fake:
+    from livekit.agents.testing.conformance import STT_TEXT
+
+    async with FakeGoogleCloud(transcripts=[STT_TEXT]) as fake:
         yield {"stt:google": fake.options(), "tts:google": fake.options()}
 

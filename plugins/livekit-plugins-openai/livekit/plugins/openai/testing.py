@@ -36,12 +36,13 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
+from livekit.agents.testing.conformance import STT_TEXT as CONFORMANCE_TEXT
+
 TRANSCRIPTION_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
 SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse")
 SPEECH_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 PCM_RATE = 24000
-CONFORMANCE_TEXT = "The quick brown fox jumps over the lazy dog."
 
 
 @dataclass
