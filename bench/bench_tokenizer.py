@@ -24,7 +24,7 @@ from nltk.tokenize.punkt import PunktSentenceTokenizer
 PARAGRAPH = (
     "Sure! Here's a quick summary of the plan. Dr. Alvarez from the U.S. office will join at "
     "9 a.m. on Monday, e.g. before the all-hands. The budget is $4.5 million, i.e. about 10% "
-    "more than last year. Mr. Chen asked: \"Is that enough?\" Nobody knew. We'll see. "
+    'more than last year. Mr. Chen asked: "Is that enough?" Nobody knew. We\'ll see. '
     "First, review the draft (it's in the shared folder). Second, send comments to Ms. Park "
     "by Friday! Finally, book the rooms at St. James Hotel on 5th Ave. in New York. "
     "Questions? Ask me anytime. Thanks, and have a great weekend. "
@@ -95,7 +95,9 @@ async def main() -> None:
     sentences = tok.tokenize(text)
     print(f"text: {len(text) / 1024:.0f} KB, {len(pieces)} LLM-like pieces, {len(sentences)} sentences")
     print(f"baseline  nltk PunktSentenceTokenizer.tokenize (batch): {base:6.3f} s CPU  {mb / base:6.2f} MB/s")
-    print(f"plugin    SentenceTokenizer.tokenize (batch):            {batch:6.3f} s CPU  {mb / batch:6.2f} MB/s  {batch / base:5.2f}x")
+    print(
+        f"plugin    SentenceTokenizer.tokenize (batch):            {batch:6.3f} s CPU  {mb / batch:6.2f} MB/s  {batch / base:5.2f}x"
+    )
     for name, fn in (("burst", stream_once), ("live ", stream_live)):
         runs = [await fn(tok, pieces) for _ in range(args.repeat)]
         cpu = statistics.median(r[0] for r in runs)

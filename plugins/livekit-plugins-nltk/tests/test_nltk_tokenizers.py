@@ -8,12 +8,13 @@ import sys
 
 import pytest
 from livekit.agents.testing import conformance
+
 from livekit.plugins.nltk import PunktDataMissingError, SentenceTokenizer, WordTokenizer
 
 LLM_TEXT = (
     "Sure! Here's a quick summary of the plan. Dr. Alvarez from the U.S. office will join at "
     "9 a.m. on Monday, e.g. before the all-hands. The budget is $4.5 million, i.e. about 10% "
-    "more than last year. Mr. Chen asked: \"Is that enough?\" Nobody knew... We'll see. "
+    'more than last year. Mr. Chen asked: "Is that enough?" Nobody knew... We\'ll see. '
     "First, review the draft (it's in the shared folder). Second, send comments to Ms. Park "
     "by Friday! Finally, book the rooms at St. James Hotel on 5th Ave. in New York. "
     "Questions? Ask me anytime. Thanks, and have a great weekend."
@@ -79,7 +80,10 @@ async def test_created_through_the_plugin_host(plugin_host) -> None:
         ("We left, i.e. I went home. Bye.", ["We left, i.e. I went home.", "Bye."]),
         ("The U.S. Army is large. It has bases.", ["The U.S. Army is large.", "It has bases."]),
         ("She works for the U.S. government. Good.", ["She works for the U.S. government.", "Good."]),
-        ("Mr. and Mrs. Brown met Prof. Lee. They talked.", ["Mr. and Mrs. Brown met Prof. Lee.", "They talked."]),
+        (
+            "Mr. and Mrs. Brown met Prof. Lee. They talked.",
+            ["Mr. and Mrs. Brown met Prof. Lee.", "They talked."],
+        ),
         ("It costs 4.5 dollars. Really? Yes!", ["It costs 4.5 dollars.", "Really?", "Yes!"]),
         ("Meet me at 5 p.m. tomorrow. Okay.", ["Meet me at 5 p.m. tomorrow.", "Okay."]),
     ],
@@ -231,7 +235,10 @@ def test_other_language_from_installed_nltk_data(monkeypatch, tmp_path) -> None:
     punkt.load_parameters.cache_clear()
     try:
         tok = SentenceTokenizer(language="de")
-        assert tok.tokenize("Wir kaufen z.B. Brot. Dann gehen wir.") == ["Wir kaufen z.B. Brot.", "Dann gehen wir."]
+        assert tok.tokenize("Wir kaufen z.B. Brot. Dann gehen wir.") == [
+            "Wir kaufen z.B. Brot.",
+            "Dann gehen wir.",
+        ]
     finally:
         punkt.load_parameters.cache_clear()
 

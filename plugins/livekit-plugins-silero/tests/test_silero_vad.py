@@ -75,7 +75,14 @@ async def test_created_through_the_plugin_host(plugin_host, speech) -> None:
 
 @pytest.mark.parametrize(
     "rate,channels,model_rate",
-    [(16000, 1, 16000), (48000, 1, 16000), (48000, 2, 16000), (24000, 1, 16000), (8000, 1, 8000), (16000, 2, 8000)],
+    [
+        (16000, 1, 16000),
+        (48000, 1, 16000),
+        (48000, 2, 16000),
+        (24000, 1, 16000),
+        (8000, 1, 8000),
+        (16000, 2, 8000),
+    ],
 )
 async def test_boundaries_match_the_speech(speech, rate: int, channels: int, model_rate: int) -> None:
     sample = speech(UTTERANCES, sample_rate=rate, silence=1.0)
@@ -85,7 +92,7 @@ async def test_boundaries_match_the_speech(speech, rate: int, channels: int, mod
     events = speech_events(await run_stream(VAD(sample_rate=model_rate), frames))
     types = [e.type for e in events]
     assert types == [VADEventType.START_OF_SPEECH, VADEventType.END_OF_SPEECH] * len(UTTERANCES), types
-    for (t0, t1), start, end in zip(sample.segments, events[0::2], events[1::2]):
+    for (t0, t1), start, end in zip(sample.segments, events[0::2], events[1::2], strict=True):
         began = start.timestamp - start.speech_duration
         stopped = end.timestamp - end.silence_duration
         assert abs(began - t0) <= TOLERANCE, f"speech at {t0:.3f} s detected at {began:.3f} s"
@@ -139,7 +146,9 @@ async def test_concurrent_streams_are_batched_and_match_single_stream(speech) ->
     together = await asyncio.gather(*(run_stream(vad, s.frames()) for vad, s in cases for _ in range(2)))
     stats = inference_stats()
     assert stats.max_batch > 1, f"no batch larger than one reached the model: {stats}"
-    assert stats.windows == sum(len([e for e in ev if e.type == VADEventType.INFERENCE_DONE]) for ev in together)
+    assert stats.windows == sum(
+        len([e for e in ev if e.type == VADEventType.INFERENCE_DONE]) for ev in together
+    )
     assert stats.calls < stats.windows
     for i, events in enumerate(together):
         ref = alone[i // 2]
@@ -207,7 +216,12 @@ async def test_bad_frames_are_rejected() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"activation_threshold": 1.5}, {"sample_rate": 48000}, {"min_silence_duration": -1}, {"deactivation_threshold": 0.9}],
+    [
+        {"activation_threshold": 1.5},
+        {"sample_rate": 48000},
+        {"min_silence_duration": -1},
+        {"deactivation_threshold": 0.9},
+    ],
 )
 def test_bad_options(options) -> None:
     with pytest.raises(ValueError, match=next(iter(options))):

@@ -35,5 +35,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from .punkt import PunktDataMissingError, load_parameters
-    from .tokenizer import SentenceTokenizer, WordTokenizer
+    from .punkt import PunktDataMissingError as PunktDataMissingError
+    from .punkt import load_parameters as load_parameters
+    from .tokenizer import SentenceTokenizer as SentenceTokenizer
+    from .tokenizer import WordTokenizer as WordTokenizer

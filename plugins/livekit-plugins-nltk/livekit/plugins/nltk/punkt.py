@@ -61,7 +61,7 @@ def language_name(language: str) -> str:
     return LANGUAGE_CODES.get(base, base) if len(base) == 2 else lang
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_parameters(language: str = "english") -> PunktParameters:
     """Trained Punkt parameters for ``language`` (cached; treat them as read-only)."""
     lang = language_name(language)

@@ -39,5 +39,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from ._inference import MODEL_PATH, InferenceStats, inference_stats
-    from .vad import VAD, VADOptions, VADStream
+    from ._inference import MODEL_PATH as MODEL_PATH
+    from ._inference import InferenceStats as InferenceStats
+    from ._inference import inference_stats as inference_stats
+    from .vad import VAD as VAD
+    from .vad import VADOptions as VADOptions
+    from .vad import VADStream as VADStream

@@ -86,6 +86,7 @@ class SharedModel:
         self._queue: queue.SimpleQueue[InferenceJob] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._batches: dict[int, tuple[list[InferenceJob], np.ndarray]] = {}  # rate -> (jobs, their states)
         self._session: Any = None
         self._session_lock = threading.Lock()
         self._rates: dict[int, np.ndarray] = {r: np.array(r, dtype=np.int64) for r in WINDOW_SAMPLES}
@@ -108,7 +109,9 @@ class SharedModel:
         if self._thread is None:
             with self._start_lock:
                 if self._thread is None:
-                    self._thread = threading.Thread(target=self._serve, name="silero-vad-inference", daemon=True)
+                    self._thread = threading.Thread(
+                        target=self._serve, name="silero-vad-inference", daemon=True
+                    )
                     self._thread.start()
         return job.future
 
@@ -128,6 +131,7 @@ class SharedModel:
                 finished = self._step(active)
             except BaseException as exc:  # handed to every waiting stream
                 logger.exception("silero inference failed")
+                self._batches.clear()
                 _send(active, exc)
                 active = []
                 continue
@@ -144,6 +148,7 @@ class SharedModel:
         run = session.run
         stats = self.stats
         if len(active) == 1:
+            self._write_back()
             job = active[0]
             sr = self._rates[job.rate]
             windows, probs, state, k = job.windows, job.probs, job.state, job.next
@@ -171,27 +176,44 @@ class SharedModel:
         for rate, group in groups.items():
             t0 = time.perf_counter()
             width = len(group)
+            cached = self._batches.get(rate)
+            if cached is not None and cached[0] != group:
+                self._write_back(rate)
+                cached = None
             if width == 1:
                 j = group[0]
-                out, j.state = run(None, {"input": j.windows[j.next : j.next + 1], "state": j.state, "sr": self._rates[rate]})
+                out, j.state = run(
+                    None, {"input": j.windows[j.next : j.next + 1], "state": j.state, "sr": self._rates[rate]}
+                )
             else:
+                # the same streams as last round keep their states in one array
+                state = cached[1] if cached is not None else np.concatenate([j.state for j in group], axis=1)
                 x = np.stack([j.windows[j.next] for j in group])
-                state = np.concatenate([j.state for j in group], axis=1)
                 out, state = run(None, {"input": x, "state": state, "sr": self._rates[rate]})
-                for i, j in enumerate(group):
-                    j.state = np.ascontiguousarray(state[:, i : i + 1])
+                self._batches[rate] = (group, state)
             elapsed = time.perf_counter() - t0
             for i, j in enumerate(group):
                 j.probs[j.next] = out[i, 0]
                 j.next += 1
                 j.seconds += elapsed / width
                 if j.next == len(j.windows):
+                    if width > 1:
+                        j.state = np.ascontiguousarray(state[:, i : i + 1])
                     finished.append(j)
             stats.calls += 1
             stats.windows += width
             stats.batch_sizes[width] += 1
             stats.seconds += elapsed
         return finished
+
+    def _write_back(self, rate: int | None = None) -> None:
+        """Give each stream of a kept batch its own state again."""
+        for r in [rate] if rate is not None else list(self._batches):
+            cached = self._batches.pop(r, None)
+            if cached is not None:
+                jobs, state = cached
+                for i, j in enumerate(jobs):
+                    j.state = np.ascontiguousarray(state[:, i : i + 1])
 
 
 def _send(jobs: list[InferenceJob], error: BaseException | None) -> None:

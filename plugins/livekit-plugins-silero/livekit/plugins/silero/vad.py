@@ -21,6 +21,15 @@ MODEL_RATES = (8000, 16000)
 
 _MAX_WINDOWS_PER_JOB = 32  # ~1 s of audio: a stream fed faster than real time still shares the model
 _INT16_SCALE = np.float32(1.0 / 32768.0)
+_RAW_IS_BUFFER = isinstance(getattr(rtc.AudioFrame(bytes(2), 8000, 1, 1), "_data", None), (bytes, bytearray))
+
+
+def _raw(frame: rtc.AudioFrame) -> bytes | bytearray | memoryview:
+    """The frame's PCM bytes; its buffer itself when livekit.rtc keeps one (``frame.data``
+    builds two memoryview casts per call, a cost per 10 ms frame)."""
+    return frame._data if _RAW_IS_BUFFER else frame.data  # type: ignore[attr-defined]
+
+
 _WAKE = object()  # input-queue marker: frames are waiting in VADStream._arrived
 
 
@@ -138,6 +147,8 @@ class VADStream(agents_vad.VADStream):
         self._speech_start = 0  # input sample index where the current speech began
         self._processed_in = 0  # input samples covered by inferred windows
         self._arrived: list[rtc.AudioFrame] = []
+        self._arrived_samples = 0
+        self._wake_samples = 1  # input samples per model window, once the input rate is known
         self._wake_queued = False
 
     # --- input -------------------------------------------------------------------------------
@@ -158,7 +169,9 @@ class VADStream(agents_vad.VADStream):
             self._push(frame)  # raises StreamClosedError
         # frames wait in a list; the input queue carries one wake-up per batch of frames
         self._arrived.append(frame)
-        if not self._wake_queued:
+        self._arrived_samples += frame.samples_per_channel
+        # wake the stream's task once a window's worth has arrived, not for every frame
+        if not self._wake_queued and self._arrived_samples >= self._wake_samples:
             self._wake_queued = True
             self._input_q.put_nowait(_WAKE)
 
@@ -177,6 +190,7 @@ class VADStream(agents_vad.VADStream):
         if channels not in (1, 2):
             raise AudioFormatError(f"unsupported channel count {channels}; push mono or stereo frames")
         self._in_rate, self._in_channels = rate, channels
+        self._wake_samples = WINDOW_SAMPLES[self._opts.sample_rate] * rate // self._opts.sample_rate
 
     # --- processing --------------------------------------------------------------------------
 
@@ -201,13 +215,17 @@ class VADStream(agents_vad.VADStream):
         limit = _MAX_WINDOWS_PER_JOB * self._window
         try:
             async for item in self._input():
-                if item is not _WAKE:
-                    continue  # FLUSH: every complete window is inferred as soon as it arrives
-                self._wake_queued = False
-                frames, self._arrived = self._arrived, []
-                self._accept(frames)
+                # _WAKE (a window's worth arrived) or FLUSH (take what arrived so far)
+                if item is _WAKE:
+                    self._wake_queued = False
+                frames, self._arrived, self._arrived_samples = self._arrived, [], 0
+                if frames:
+                    self._accept(frames)
                 if self._pending_len >= self._window and (queue.empty() or self._pending_len >= limit):
                     await self._infer(final=False)
+            if self._arrived:  # less than a window arrived after the last wake-up
+                frames, self._arrived, self._arrived_samples = self._arrived, [], 0
+                self._accept(frames)
             if self._resampler is not None:
                 for f in self._resampler.flush():
                     self._add_model_audio(np.frombuffer(f.data, dtype=np.int16))
@@ -224,7 +242,7 @@ class VADStream(agents_vad.VADStream):
         if len(frames) == 1:
             pcm = np.frombuffer(frames[0].data, dtype=np.int16).copy()
         else:
-            pcm = np.frombuffer(b"".join([f.data for f in frames]), dtype=np.int16)
+            pcm = np.frombuffer(b"".join([_raw(f) for f in frames]), dtype=np.int16)
         channels = self._in_channels
         self._ring.append((self._ring_end, pcm))
         self._ring_end += len(pcm) // channels
@@ -283,7 +301,7 @@ class VADStream(agents_vad.VADStream):
         act, deact = opts.activation_threshold, opts.release_threshold
         in_rate = self._in_rate
         ratio = in_rate / model_rate
-        emit = self._emit
+        emit = self._emit  # per window: keep this loop lean
         InferenceDone = agents_vad.VADEventType.INFERENCE_DONE
         Event = agents_vad.VADEvent
         for p in probs.tolist():
@@ -309,16 +327,18 @@ class VADStream(agents_vad.VADStream):
                         self._emit_end(final=False)
                 else:
                     self._silence_run = 0.0
+            speaking = self._speaking
             emit(
                 Event(
-                    type=InferenceDone,
-                    samples_index=end_in,
-                    timestamp=end_in / in_rate,
-                    speech_duration=self._speech_run if not self._speaking else (end_in - self._speech_start) / in_rate,
-                    silence_duration=self._silence_run,
-                    probability=p,
-                    inference_duration=seconds_each,
-                    speaking=self._speaking,
+                    InferenceDone,
+                    end_in,
+                    end_in / in_rate,
+                    (end_in - self._speech_start) / in_rate if speaking else self._speech_run,
+                    self._silence_run,
+                    [],
+                    p,
+                    seconds_each,
+                    speaking,
                 )
             )
         self._trim_ring()
