@@ -1,11 +1,11 @@
 """The process-wide Silero model: one onnxruntime session, one inference thread, batching.
 
 Every :class:`~livekit.plugins.silero.vad.VADStream` of the process submits its complete
-windows here as a job and awaits the probabilities. The inference thread takes every job
-that is pending when it wakes up, groups them by sample rate and runs them in rounds: round
-``k`` stacks the ``k``-th window of each job (with each stream's own recurrent state) into
-one model call. A lone stream's job runs as soon as it is submitted, without waiting for
-company; batching only happens to jobs that arrived while the thread was busy.
+windows here as a job and awaits the probabilities. The inference thread runs rounds: each
+round takes the next window of every active job, groups them by model rate and makes one
+model call per rate with the streams' own recurrent states stacked (jobs that arrive join
+at the next round, finished jobs are handed back at once). A lone job runs window after
+window as soon as it is submitted, without waiting for company.
 
 Inference never runs on an asyncio event loop: results go back to the submitting loop with
 ``call_soon_threadsafe``, one callback per loop per wake-up.
