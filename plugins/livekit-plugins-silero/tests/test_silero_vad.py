@@ -117,6 +117,16 @@ async def test_inference_done_per_window(speech) -> None:
     assert any(e.speaking for e in probs) and not probs[0].speaking
 
 
+async def test_inference_events_can_be_turned_off(speech) -> None:
+    sample = speech(UTTERANCES[:2], sample_rate=16000, silence=0.8)
+    full = await run_stream(VAD(), sample.frames(10))
+    quiet = await run_stream(VAD(inference_events=False), sample.frames(10))
+    assert not [e for e in quiet if e.type == VADEventType.INFERENCE_DONE]
+    assert [(e.type, e.samples_index, e.speech_duration) for e in quiet] == [
+        (e.type, e.samples_index, e.speech_duration) for e in speech_events(full)
+    ]
+
+
 async def test_options_change_behaviour(speech) -> None:
     sample = speech(UTTERANCES[:2], sample_rate=16000, silence=0.8)
     # 0.8 s pauses split the speech at the default min silence, not with a longer one

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from collections import deque
 from typing import AsyncIterator, Generic, TypeVar
 
 from ..exceptions import StreamClosedError
@@ -38,15 +39,45 @@ FLUSH = Flush()
 _END = object()
 
 
+class _Channel:
+    """An unbounded FIFO with one consumer at a time: cheaper than ``asyncio.Queue`` on
+    the per-frame path, which matters when a process runs many streams."""
+
+    __slots__ = ("_items", "_waiter", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._items: deque[object] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._loop = loop
+
+    def put_nowait(self, item: object) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def get(self) -> object:
+        while not self._items:
+            self._waiter = self._loop.create_future()
+            await self._waiter
+        return self._items.popleft()
+
+    def empty(self) -> bool:
+        return not self._items
+
+
 class AsyncStream(ABC, Generic[In, Out]):
     """Base of STT, TTS, VAD and tokenizer streams."""
 
     def __init__(self) -> None:
-        self._input_q: asyncio.Queue[object] = asyncio.Queue()
-        self._output_q: asyncio.Queue[object] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        self._input_q = _Channel(loop)
+        self._output_q = _Channel(loop)
         self._input_ended = False
         self._closed = False
-        self._task = asyncio.get_running_loop().create_task(self._main())
+        self._task = loop.create_task(self._main())
 
     # --- for subclasses ----------------------------------------------------------------
 

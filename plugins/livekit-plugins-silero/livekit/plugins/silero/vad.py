@@ -44,6 +44,9 @@ class VADOptions:
     prefix_padding_duration: float = 0.5
     max_buffered_speech: float = 60.0
     sample_rate: int = 16000
+    inference_events: bool = True
+    """Emit an INFERENCE_DONE event per model window; ``False`` keeps only the start and
+    end of speech, which saves CPU when a process runs many streams."""
 
     @property
     def release_threshold(self) -> float:
@@ -86,6 +89,9 @@ class VAD(agents_vad.VAD):
         max_buffered_speech: at most this many seconds of speech are kept for the
             END_OF_SPEECH frames (the start of the speech is kept).
         sample_rate: the model's rate, 16000 or 8000 (input of any supported rate is resampled).
+        inference_events: emit INFERENCE_DONE (the probability) for every model window;
+            ``False`` emits only START_OF_SPEECH and END_OF_SPEECH, which saves CPU when
+            a process runs many streams.
     """
 
     def __init__(
@@ -98,6 +104,7 @@ class VAD(agents_vad.VAD):
         prefix_padding_duration: float = 0.5,
         max_buffered_speech: float = 60.0,
         sample_rate: int = 16000,
+        inference_events: bool = True,
     ) -> None:
         opts = VADOptions(
             activation_threshold=activation_threshold,
@@ -107,6 +114,7 @@ class VAD(agents_vad.VAD):
             prefix_padding_duration=prefix_padding_duration,
             max_buffered_speech=max_buffered_speech,
             sample_rate=sample_rate,
+            inference_events=inference_events,
         )
         _check_options(opts)
         super().__init__(
@@ -302,6 +310,7 @@ class VADStream(agents_vad.VADStream):
         in_rate = self._in_rate
         ratio = in_rate / model_rate
         emit = self._emit  # per window: keep this loop lean
+        inference_events = opts.inference_events
         InferenceDone = agents_vad.VADEventType.INFERENCE_DONE
         Event = agents_vad.VADEvent
         for p in probs.tolist():
@@ -327,6 +336,8 @@ class VADStream(agents_vad.VADStream):
                         self._emit_end(final=False)
                 else:
                     self._silence_run = 0.0
+            if not inference_events:
+                continue
             speaking = self._speaking
             emit(
                 Event(
