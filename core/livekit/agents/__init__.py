@@ -6,56 +6,41 @@ plugin's module can import :data:`hookimpl` without pulling in ``livekit.rtc``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .hookspecs import PLUGIN_API, hookimpl
+from .utils.lazy import lazy_exports
 from .version import __version__
 
-_LAZY: dict[str, tuple[str, str | None]] = {
+_EXPORTS = {
     # worker and jobs
-    "Worker": (".worker", "Worker"),
-    "WorkerOptions": (".worker", "WorkerOptions"),
-    "WorkerPermissions": (".worker", "WorkerPermissions"),
-    "JobType": (".job", "JobType"),
-    "JobRequest": (".job", "JobRequest"),
-    "JobContext": (".job", "JobContext"),
-    "AutoSubscribe": (".job", "AutoSubscribe"),
-    "AutoDisconnect": (".job", "AutoDisconnect"),
-    "run_app": (".cli.app", "run_app"),
+    "Worker": ".worker",
+    "WorkerOptions": ".worker",
+    "WorkerPermissions": ".worker",
+    "JobType": ".job",
+    "JobRequest": ".job",
+    "JobContext": ".job",
+    "AutoSubscribe": ".job",
+    "AutoDisconnect": ".job",
+    "run_app": ".cli.app",
     # plugin host
-    "PluginHost": (".plugin_host", "PluginHost"),
-    "get_plugin_host": (".plugin_host", "get_plugin_host"),
-    "create_stt": (".plugin_host", "create_stt"),
-    "create_tts": (".plugin_host", "create_tts"),
-    "create_vad": (".plugin_host", "create_vad"),
-    "create_tokenizer": (".plugin_host", "create_tokenizer"),
+    "PluginHost": ".plugin_host",
+    "get_plugin_host": ".plugin_host",
+    "create_stt": ".plugin_host",
+    "create_tts": ".plugin_host",
+    "create_vad": ".plugin_host",
+    "create_tokenizer": ".plugin_host",
     # capability and helper modules
-    "stt": (".stt", None),
-    "tts": (".tts", None),
-    "vad": (".vad", None),
-    "tokenize": (".tokenize", None),
-    "utils": (".utils", None),
-    "exceptions": (".exceptions", None),
-    "hookspecs": (".hookspecs", None),
+    "stt": ".stt:",
+    "tts": ".tts:",
+    "vad": ".vad:",
+    "tokenize": ".tokenize:",
+    "utils": ".utils:",
+    "exceptions": ".exceptions:",
+    "hookspecs": ".hookspecs:",
 }
-
-__all__ = ["__version__", "PLUGIN_API", "hookimpl", *_LAZY]
-
-
-def __getattr__(name: str) -> Any:
-    try:
-        module_name, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'livekit.agents' has no attribute {name!r}") from None
-    module = importlib.import_module(module_name, __name__)
-    value = module if attr is None else getattr(module, attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, eager=("__version__", "PLUGIN_API", "hookimpl"))
+__all__ = ["__version__", "PLUGIN_API", "hookimpl", *_EXPORTS]
 
 
 if TYPE_CHECKING:

@@ -9,34 +9,20 @@ first use (PEP 562), so ``import livekit.plugins.acme`` stays cheap::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from livekit.agents.utils.lazy import lazy_exports
 
 from .version import __version__
 
-_LAZY = {
-    "SentenceTokenizer": (".tokenizer", "SentenceTokenizer"),
-    "WordTokenizer": (".tokenizer", "WordTokenizer"),
-    "TTS": (".tts", "ToneTTS"),
-    "ToneTTS": (".tts", "ToneTTS"),
+_EXPORTS = {
+    "SentenceTokenizer": ".tokenizer",
+    "WordTokenizer": ".tokenizer",
+    "TTS": ".tts:ToneTTS",
+    "ToneTTS": ".tts",
 }
-
-__all__ = ["__version__", *_LAZY]
-
-
-def __getattr__(name: str) -> Any:
-    try:
-        module_name, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'livekit.plugins.acme' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module_name, __name__), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from .tokenizer import SentenceTokenizer as SentenceTokenizer

@@ -7,32 +7,18 @@ Names load lazily: importing this package imports neither aiohttp nor ``livekit.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from livekit.agents.utils.lazy import lazy_exports
 
 from .version import __version__
 
-_LAZY: dict[str, tuple[str, str]] = {
-    "STT": (".stt", "STT"),
-    "SpeechStream": (".stt", "SpeechStream"),
+_EXPORTS = {
+    "STT": ".stt",
+    "SpeechStream": ".stt",
 }
-
-__all__ = ["__version__", "STT", "SpeechStream"]
-
-
-def __getattr__(name: str) -> Any:
-    try:
-        module_name, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'livekit.plugins.deepgram' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module_name, __name__), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from .stt import STT, SpeechStream

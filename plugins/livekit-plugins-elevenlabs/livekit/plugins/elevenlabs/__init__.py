@@ -6,12 +6,13 @@ package stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from livekit.agents.utils.lazy import lazy_exports
 
 from .version import __version__
 
-_LAZY = {
+_EXPORTS = {
     "TTS": ".tts",
     "ChunkedStream": ".tts",
     "SynthesizeStream": ".tts",
@@ -22,34 +23,8 @@ _LAZY = {
     "DEFAULT_VOICE_ID": ".tts",
     "DEFAULT_MODEL": ".tts",
 }
-
-__all__ = [
-    "__version__",
-    "TTS",
-    "ChunkedStream",
-    "SynthesizeStream",
-    "VoiceSettings",
-    "Voice",
-    "Alignment",
-    "ElevenLabsAudio",
-    "DEFAULT_VOICE_ID",
-    "DEFAULT_MODEL",
-]
-
-
-def __getattr__(name: str) -> Any:
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'livekit.plugins.elevenlabs' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from .tts import (

@@ -6,42 +6,21 @@ package does not import grpc or the Google clients.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from livekit.agents.utils.lazy import lazy_exports
 
 from .version import __version__
 
-_LAZY = {
+_EXPORTS = {
     "STT": ".stt",
     "SpeechStream": ".stt",
     "TTS": ".tts",
     "ChunkedStream": ".tts",
     "GoogleCredentialsError": "._common",
 }
-
-__all__ = [
-    "__version__",
-    "STT",
-    "SpeechStream",
-    "TTS",
-    "ChunkedStream",
-    "GoogleCredentialsError",
-]
-
-
-def __getattr__(name: str) -> Any:
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'livekit.plugins.google' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from ._common import GoogleCredentialsError

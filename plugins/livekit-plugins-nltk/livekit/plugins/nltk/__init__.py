@@ -5,34 +5,20 @@ English works offline out of the box (trained Punkt parameters ship inside the p
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from livekit.agents.utils.lazy import lazy_exports
 
 from .version import __version__
 
-_LAZY = {
-    "SentenceTokenizer": (".tokenizer", "SentenceTokenizer"),
-    "WordTokenizer": (".tokenizer", "WordTokenizer"),
-    "PunktDataMissingError": (".punkt", "PunktDataMissingError"),
-    "load_parameters": (".punkt", "load_parameters"),
+_EXPORTS = {
+    "SentenceTokenizer": ".tokenizer",
+    "WordTokenizer": ".tokenizer",
+    "PunktDataMissingError": ".punkt",
+    "load_parameters": ".punkt",
 }
-
-__all__ = ["__version__", *_LAZY]
-
-
-def __getattr__(name: str) -> Any:
-    try:
-        module_name, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module_name, __name__), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from .punkt import PunktDataMissingError as PunktDataMissingError

@@ -7,36 +7,22 @@ concurrent streams are batched into one model call.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from livekit.agents.utils.lazy import lazy_exports
 
 from .version import __version__
 
-_LAZY = {
-    "VAD": (".vad", "VAD"),
-    "VADStream": (".vad", "VADStream"),
-    "VADOptions": (".vad", "VADOptions"),
-    "InferenceStats": ("._inference", "InferenceStats"),
-    "inference_stats": ("._inference", "inference_stats"),
-    "MODEL_PATH": ("._inference", "MODEL_PATH"),
+_EXPORTS = {
+    "VAD": ".vad",
+    "VADStream": ".vad",
+    "VADOptions": ".vad",
+    "InferenceStats": "._inference",
+    "inference_stats": "._inference",
+    "MODEL_PATH": "._inference",
 }
-
-__all__ = ["__version__", *_LAZY]
-
-
-def __getattr__(name: str) -> Any:
-    try:
-        module_name, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module_name, __name__), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from ._inference import MODEL_PATH as MODEL_PATH
