@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -115,11 +116,29 @@ def speech(
             pos += len(gap)
     parts.append(np.zeros(int(lead * sample_rate), dtype=np.int16))
     if not out.exists():
-        from ..utils.audio import wav_bytes
         from livekit import rtc
+
+        from ..utils.audio import wav_bytes
 
         data = np.concatenate(parts).astype(np.int16)
         tmp_out = out.with_suffix(f".{os.getpid()}.tmp")
         tmp_out.write_bytes(wav_bytes(rtc.AudioFrame(data.tobytes(), sample_rate, 1, len(data))))
         tmp_out.replace(out)
     return SpeechSample(out, sample_rate, " ".join(texts), texts, segments)
+
+
+def spoken_pcm(text: str, sample_rate: int, speed: float = 1.0) -> bytes:
+    """PCM16 mono of ``text`` for a fake TTS service: real speech from espeak-ng, or,
+    where espeak-ng is missing, one tone burst per word (never silence)."""
+    if not re.search(r"\w", text):
+        return b""
+    try:
+        return speech(text.strip(), sample_rate=sample_rate, lead=0.05, wpm=int(160 * speed)).pcm
+    except SpeechToolsMissing:
+        out = []
+        for i, _ in enumerate(text.split()):
+            n = int(sample_rate * 0.3 / speed)
+            t = np.arange(n) / sample_rate
+            tone = 8000 * np.sin(2 * np.pi * (180 + 20 * (i % 5)) * t) * np.hanning(n)
+            out.append(tone.astype(np.int16).tobytes() + bytes(int(sample_rate * 0.08) * 2))
+        return b"".join(out)

@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 from aiohttp import WSMsgType, web
-
 from livekit.agents.testing.conformance import STT_TEXT as CONFORMANCE_TEXT
+from livekit.agents.testing.loopback import serve_app
 
 MODELS = ("nova-3", "nova-2", "nova", "enhanced", "base", "whisper")
 UTTERANCE_GAP = 0.6
@@ -163,11 +163,7 @@ class FakeDeepgram:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/v1/listen", self._live)
         app.router.add_post("/v1/listen", self._prerecorded)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_app(app)
         return self
 
     async def aclose(self) -> None:

@@ -29,14 +29,14 @@ import asyncio
 import base64
 import contextlib
 import json
-import math
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
 from aiohttp import WSCloseCode, web
+from livekit.agents.testing.loopback import serve_app
+from livekit.agents.testing.speech import spoken_pcm
 
 PCM_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 MODELS = (
@@ -87,22 +87,6 @@ class Recorded:
     completed: bool = False
 
 
-def synth_pcm(text: str, sample_rate: int, speed: float = 1.0) -> bytes:
-    """Real speech for ``text`` (espeak-ng), else one tone burst per word."""
-    if not re.search(r"\w", text):
-        return b""
-    try:
-        from livekit.agents.testing.speech import speech
-
-        return speech(text.strip(), sample_rate=sample_rate, lead=0.05, wpm=int(160 * speed)).pcm
-    except Exception:  # espeak-ng/sox missing: a stand-in that is not silence
-        out = []
-        for i, _ in enumerate(text.split()):
-            n = int(sample_rate * 0.3 / speed)
-            t = np.arange(n) / sample_rate
-            tone = 8000 * np.sin(2 * math.pi * (180 + 20 * (i % 5)) * t) * np.hanning(n)
-            out.append(tone.astype(np.int16).tobytes() + bytes(int(sample_rate * 0.08) * 2))
-        return b"".join(out)
 
 
 def _alignment(chars: str, duration_ms: int) -> dict[str, Any]:
@@ -155,11 +139,7 @@ class FakeElevenLabs:
         app.router.add_post("/v1/text-to-speech/{voice_id}", self._http_stream)
         app.router.add_get("/v1/text-to-speech/{voice_id}/stream-input", self._ws)
         app.router.add_get("/v1/voices", self._voices)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
-        await site.start()
-        self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self._port = await serve_app(app, self.host, shutdown_timeout=0.5)
         return self
 
     async def aclose(self) -> None:
@@ -286,7 +266,7 @@ class FakeElevenLabs:
             return web.json_response({"status": "ok", "audio": None})
 
         speed = float((body.get("voice_settings") or {}).get("speed", 1.0))
-        pcm = await asyncio.to_thread(synth_pcm, body["text"], rate, speed)
+        pcm = await asyncio.to_thread(spoken_pcm, body["text"], rate, speed)
         resp = web.StreamResponse(status=200, headers={"Content-Type": "audio/pcm", "request-id": f"req-{len(self.requests)}"})
         await resp.prepare(request)
         step = rate * 2 * self.chunk_ms // 1000
@@ -458,7 +438,7 @@ class _WSSession:
             if f and f.kind == "malformed":
                 await self.ws.send_str("this is not json {")
                 continue
-            pcm = await asyncio.to_thread(synth_pcm, text, self.rate, self.speed)
+            pcm = await asyncio.to_thread(spoken_pcm, text, self.rate, self.speed)
             step = self.rate * 2 * self.fake.chunk_ms // 1000
             chunks = [pcm[i : i + step] for i in range(0, len(pcm), step)] or [b""]
             n = len(chunks)

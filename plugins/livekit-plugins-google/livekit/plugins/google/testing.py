@@ -34,6 +34,7 @@ from typing import Any, Literal
 import grpc
 import grpc.aio
 import numpy as np
+from livekit.agents.testing.speech import spoken_pcm
 
 from google.cloud import speech_v1 as speech
 from google.cloud import texttospeech_v1 as tts
@@ -102,22 +103,6 @@ def _duration(seconds: float) -> duration_pb2.Duration:
     return d
 
 
-def synth_pcm(text: str, sample_rate: int, speed: float = 1.0) -> bytes:
-    """Real speech for ``text`` (espeak-ng), else one tone burst per word."""
-    if not re.search(r"\w", text):
-        return b""
-    try:
-        from livekit.agents.testing.speech import speech as speak
-
-        return speak(text.strip(), sample_rate=sample_rate, lead=0.05, wpm=int(160 * speed)).pcm
-    except Exception:  # espeak-ng/sox missing: a stand-in that is not silence
-        out = []
-        for i, _ in enumerate(text.split()):
-            n = int(sample_rate * 0.3 / speed)
-            t = np.arange(n) / sample_rate
-            tone = 8000 * np.sin(2 * math.pi * (180 + 20 * (i % 5)) * t) * np.hanning(n)
-            out.append(tone.astype(np.int16).tobytes() + bytes(int(sample_rate * 0.08) * 2))
-        return b"".join(out)
 
 
 def _wav(pcm: bytes, rate: int) -> bytes:
@@ -605,7 +590,7 @@ class FakeGoogleCloud:
             if f and f.kind == "malformed":
                 call.completed = True
                 return tts.SynthesizeSpeechResponse(audio_content=b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00")
-            pcm = await asyncio.to_thread(synth_pcm, text, rate, speed)
+            pcm = await asyncio.to_thread(spoken_pcm, text, rate, speed)
             call.audio_seconds = len(pcm) / 2 / rate
             call.completed = True
             return tts.SynthesizeSpeechResponse(audio_content=_wav(pcm, rate))

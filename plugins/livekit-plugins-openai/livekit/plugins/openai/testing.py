@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 from aiohttp import web
-
 from livekit.agents.testing.conformance import STT_TEXT as CONFORMANCE_TEXT
+from livekit.agents.testing.loopback import serve_app
 
 TRANSCRIPTION_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
 SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
@@ -164,11 +164,7 @@ class FakeOpenAI:
         app = web.Application(client_max_size=26 * 1024 * 1024)
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         app.router.add_post("/v1/audio/speech", self._speech)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_app(app)
         return self
 
     async def aclose(self) -> None:
