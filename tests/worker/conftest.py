@@ -1,0 +1,265 @@
+"""Helpers for the worker tests: real LiveKit clients, agent subprocesses, waits.
+
+Everything runs against the real LiveKit server of the ``livekit_server`` fixture. Waits
+poll with a deadline (never a fixed sleep used as an assertion).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+AGENTS_DIR = Path(__file__).parent / "agents"
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition",
+                     interval: float = 0.05) -> Any:
+    """Poll ``predicate`` (sync or async) until truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+def unique_room(prefix: str = "room") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Client:
+    """A real ``livekit.rtc`` participant in a room."""
+
+    room: Any
+    identity: str
+    data: list[tuple[str, bytes]] = field(default_factory=list)
+    joined: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    async def publish_audio(self, sample: Any, *, loop: bool = True) -> None:
+        from livekit import rtc
+
+        source = rtc.AudioSource(sample.sample_rate, 1)
+        track = rtc.LocalAudioTrack.create_audio_track("mic", source)
+        await self.room.local_participant.publish_track(
+            track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE))
+        frames = list(sample.frames(10))
+
+        async def pump() -> None:
+            while True:
+                for frame in frames:
+                    await source.capture_frame(frame)
+                if not loop:
+                    return
+
+        self.tasks.append(asyncio.create_task(pump()))
+
+    async def publish_video(self, width: int = 64, height: int = 48) -> None:
+        from livekit import rtc
+
+        source = rtc.VideoSource(width, height)
+        track = rtc.LocalVideoTrack.create_video_track("cam", source)
+        await self.room.local_participant.publish_track(
+            track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA))
+        buf = bytearray(width * height * 4)
+
+        async def pump() -> None:
+            n = 0
+            while True:
+                buf[0] = n % 256
+                source.capture_frame(rtc.VideoFrame(width, height, rtc.VideoBufferType.RGBA, bytes(buf)))
+                n += 1
+                await asyncio.sleep(1 / 15)
+
+        self.tasks.append(asyncio.create_task(pump()))
+
+    async def leave(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+        if self.room.isconnected():
+            await self.room.disconnect()
+
+
+@pytest.fixture
+async def clients(livekit_server: Any):
+    """``await clients.join(room, identity)`` -> :class:`Client`; all leave at the end."""
+    from livekit import rtc
+
+    made: list[Client] = []
+
+    class Factory:
+        async def join(self, room_name: str, identity: str | None = None) -> Client:
+            identity = identity or f"user-{uuid.uuid4().hex[:6]}"
+            room = rtc.Room()
+            client = Client(room=room, identity=identity)
+            room.on("data_received", lambda pkt: client.data.append(
+                (pkt.participant.identity if pkt.participant else "", pkt.data)))
+            room.on("participant_connected", lambda p: client.joined.append(p.identity))
+            room.on("participant_disconnected", lambda p: client.left.append(p.identity))
+            await room.connect(livekit_server.url, livekit_server.token(identity, room_name))
+            made.append(client)
+            return client
+
+    yield Factory()
+    await asyncio.gather(*(c.leave() for c in made), return_exceptions=True)
+
+
+@pytest.fixture
+async def lk(livekit_server: Any):
+    """Server helpers: participants of a room, create/delete rooms (async)."""
+    api = livekit_server.api()
+
+    class Helpers:
+        server = livekit_server
+
+        async def identities(self, room: str) -> list[str]:
+            from livekit.api import ListParticipantsRequest
+
+            try:
+                res = await api.room.list_participants(ListParticipantsRequest(room=room))
+            except Exception:
+                return []
+            return [p.identity for p in res.participants]
+
+        async def agents_in(self, room: str) -> list[str]:
+            from livekit.api import ListParticipantsRequest
+            from livekit.protocol import models
+
+            try:
+                res = await api.room.list_participants(ListParticipantsRequest(room=room))
+            except Exception:
+                return []
+            return [p.identity for p in res.participants if p.kind == models.ParticipantInfo.AGENT]
+
+        async def create_room(self, name: str, empty_timeout: int = 20) -> Any:
+            from livekit.api import CreateRoomRequest
+
+            return await api.room.create_room(CreateRoomRequest(name=name, empty_timeout=empty_timeout,
+                                                                departure_timeout=1))
+
+        async def delete_room(self, name: str) -> None:
+            from livekit.api import DeleteRoomRequest
+
+            try:
+                await api.room.delete_room(DeleteRoomRequest(room=name))
+            except Exception:
+                pass
+
+    yield Helpers()
+    await api.aclose()
+
+
+def worker_kwargs(server: Any, **extra: Any) -> dict[str, Any]:
+    """Options of an in-process test worker: this server, any free health port, and a
+    load threshold that other processes on a busy CI machine cannot trip."""
+    opts: dict[str, Any] = dict(url=server.url, api_key=server.api_key, api_secret=server.api_secret,
+                                http_port=0, load_threshold=math.inf)
+    opts.update(extra)
+    return opts
+
+
+@pytest.fixture
+def worker_opts(livekit_server: Any) -> Callable[..., dict[str, Any]]:
+    return lambda **extra: worker_kwargs(livekit_server, **extra)
+
+
+class AgentProcess:
+    """An agent script run as ``python <script> start ...`` with its stderr in a file."""
+
+    def __init__(self, script: Path, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(script), "start", *args], env=env, cwd=str(ROOT),
+            stdout=self._log, stderr=subprocess.STDOUT,
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def count(self, pattern: str) -> int:
+        return len(re.findall(pattern, self.output()))
+
+    async def wait_output(self, pattern: str, timeout: float = 20.0, count: int = 1) -> None:
+        await wait_until(lambda: self.count(pattern) >= count or self.proc.poll() is not None,
+                         timeout, f"{pattern!r} in the agent's output")
+        if self.count(pattern) < count:
+            raise AssertionError(f"agent exited ({self.proc.returncode}) before logging {pattern!r}:\n"
+                                 + self.output()[-3000:])
+
+    async def wait_exit(self, timeout: float = 30.0) -> int:
+        await wait_until(lambda: self.proc.poll() is not None, timeout, "the agent process to exit")
+        return self.proc.returncode
+
+    def signal(self, sig: int = signal.SIGTERM) -> None:
+        self.proc.send_signal(sig)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def agent_process(tmp_path: Path):
+    """``agent_process(script, server, *args, env=...)`` starts an agent script's worker."""
+    started: list[AgentProcess] = []
+
+    def start(script: str | Path, server: Any | None = None, *args: str, env: dict[str, str] | None = None,
+              defaults: bool = True) -> AgentProcess:
+        full_env = dict(os.environ)
+        for var in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"):
+            full_env.pop(var, None)
+        if server is not None:
+            full_env.update(server.env())
+        full_env.update(env or {})
+        full_env["PYTHONUNBUFFERED"] = "1"
+        extra = ["--http-port=0", "--log-format=json", "--load-threshold=inf"] if defaults else []
+        path = Path(script)
+        if not path.is_absolute():
+            path = ROOT / path
+        proc = AgentProcess(path, [*extra, *args], full_env, tmp_path / f"agent-{len(started)}.log")
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+async def cleanup(*clients: Client) -> None:
+    await asyncio.gather(*(c.leave() for c in clients), return_exceptions=True)
+
+
+@pytest.fixture
+def helpers() -> Any:
+    class H:
+        wait_until = staticmethod(wait_until)
+        unique_room = staticmethod(unique_room)
+        cleanup = staticmethod(cleanup)
+        worker_kwargs = staticmethod(worker_kwargs)
+
+    return H
+
