@@ -215,6 +215,25 @@ async def test_error_stays_on_its_stream(fake, make_stt, speech):
     assert [e.text for e in finals(await collect(good))] == [UTTERANCES[0]]
 
 
+async def test_error_status_survives_a_write_in_flight(fake, make_stt, speech):
+    # The service ends the stream while the plugin is still writing audio: grpc.aio then
+    # reports its own INTERNAL "Internal error from Core" instead of the service's status
+    # (grpc/grpc#36066), in some of the attempts. Every attempt must get the service's
+    # error, once, and never a silent retry.
+    frames = speech(UTTERANCES[0]).frames()[:30]
+    stt = make_stt()
+    for attempt in range(10):
+        fake.fail("status", method="StreamingRecognize", code=grpc.StatusCode.INVALID_ARGUMENT, message="bad audio")
+        stream = stt.stream()
+        for f in frames:
+            stream.push_frame(f)
+        with pytest.raises(APIStatusError, match="INVALID_ARGUMENT: bad audio") as err:
+            await asyncio.wait_for(stream.__anext__(), 10)
+        assert err.value.status_code == 400 and not err.value.retryable
+        assert len(fake.recorded("StreamingRecognize")) == attempt + 1  # not retried
+        await stream.aclose()
+
+
 async def test_fake_rejects_a_config_without_language(fake, make_stt, speech):
     stream = make_stt(language="").stream()
     for f in speech("Hi.").frames()[:30]:

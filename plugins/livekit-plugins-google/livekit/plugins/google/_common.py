@@ -116,7 +116,8 @@ def retry_delay(exc: BaseException) -> float | None:
     """Seconds from a ``google.rpc.RetryInfo`` error detail, if the service sent one."""
     from google.rpc import error_details_pb2, status_pb2
 
-    for detail in getattr(exc, "details", None) or []:
+    details = getattr(exc, "details", None)  # a list on api_core errors, a method on grpc errors
+    for detail in details if isinstance(details, (list, tuple)) else ():
         if isinstance(detail, error_details_pb2.RetryInfo):
             return detail.retry_delay.seconds + detail.retry_delay.nanos / 1e9
     call = getattr(exc, "response", None) or (exc if isinstance(exc, grpc.aio.AioRpcError) else None)

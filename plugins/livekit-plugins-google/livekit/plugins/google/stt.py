@@ -345,8 +345,7 @@ class SpeechStream(stt.SpeechStream):
                 if pcm is None:
                     return
                 yield speech.StreamingRecognizeRequest(audio_content=pcm)
-                # at most MAX_SEND_SPEED x real time: the service wants audio at about real
-                # time, and a burst of writes can hide its error status (see _true_status)
+                # at most MAX_SEND_SPEED x real time: the service wants audio at about real time
                 await asyncio.sleep(len(pcm) / 2 / self._opts.sample_rate / MAX_SEND_SPEED)
 
         client = self._stt.client()
@@ -356,7 +355,8 @@ class SpeechStream(stt.SpeechStream):
             )
         except Exception as exc:
             raise map_error(exc, SERVICE, "opening a recognition stream") from None
-        receiver = asyncio.ensure_future(self._receive(call, origin))
+        first = _FirstStatus.watch(call)
+        receiver = asyncio.ensure_future(self._receive(call, origin, first))
         reason = _Reason.ENDED
         try:
             while True:
@@ -412,7 +412,7 @@ class SpeechStream(stt.SpeechStream):
         frame = rtc.AudioFrame(last.pcm, last.rate, 1, len(last.pcm) // 2)
         return rms(frame) < 200  # a quiet moment after a final result
 
-    async def _receive(self, call: Any, origin: float) -> None:
+    async def _receive(self, call: Any, origin: float, first: _FirstStatus) -> None:
         try:
             async for response in call:
                 if not isinstance(response, speech.StreamingRecognizeResponse):
@@ -426,8 +426,10 @@ class SpeechStream(stt.SpeechStream):
         except APIError:
             raise
         except Exception as exc:
-            exc = await _true_status(call, exc)
-            err = map_error(exc, SERVICE, "streaming recognition")
+            true = await _true_status(call, exc, first)
+            if true is None:
+                return  # the service ended the stream with OK; _session decides whether that was early
+            err = map_error(true, SERVICE, "streaming recognition")
             if "maximum allowed stream duration" in err.message.lower():
                 err.retryable = True  # rotate: replay what no final covered
             raise err from None
@@ -471,27 +473,86 @@ class SpeechStream(stt.SpeechStream):
         self._emit(stt.SpeechEvent(stt.SpeechEventType.INTERIM_TRANSCRIPT, [data]))
 
 
-async def _true_status(call: Any, exc: BaseException) -> BaseException:
-    """The status the service sent, when grpc.aio reported its own INTERNAL error instead.
+_CORE_INTERNAL = "internal error from core"
 
-    A request written after the service ended the stream fails in grpc.aio, which then
-    marks the call INTERNAL ("Internal error from Core") although the service's status
-    (INVALID_ARGUMENT, OUT_OF_RANGE...) arrives a moment later and replaces it.
+
+def _status_now(coro: Any) -> Any:
+    """Run a status getter of a finished grpc.aio call (it returns without suspending)."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise RuntimeError("the call has no status yet")
+
+
+class _FirstStatus:
+    """The first status grpc.aio recorded for a call.
+
+    When the service ends a stream (INVALID_ARGUMENT, OUT_OF_RANGE...) while a request
+    write is in flight, the write fails and grpc.aio (``_StreamRequestMixin._write``)
+    calls ``set_internal_error``, which overwrites the status the service already sent
+    with INTERNAL "Internal error from Core" for good (grpc/grpc#36066). A done callback
+    runs once, when the first status is set, so it sees the service's status.
     """
+
+    def __init__(self) -> None:
+        self.code: Any = None
+        self.details = ""
+        self.trailing: Any = None
+
+    @classmethod
+    def watch(cls, call: Any) -> _FirstStatus:
+        first = cls()
+        try:
+            call.add_done_callback(first._done)
+        except Exception:  # a call type without done callbacks: only the late status helps
+            pass
+        return first
+
+    def _done(self, call: Any) -> None:  # called by grpc.aio: must not raise
+        try:
+            self.code = _status_now(call.code())
+            self.details = _status_now(call.details()) or ""
+            self.trailing = _status_now(call.trailing_metadata())
+        except Exception:
+            self.code = None
+
+    @property
+    def from_service(self) -> bool:
+        return self.code is not None and _CORE_INTERNAL not in self.details.lower()
+
+
+async def _true_status(call: Any, exc: BaseException, first: _FirstStatus) -> BaseException | None:
+    """The status the service sent, when grpc.aio reported its own INTERNAL error instead
+    (``None`` when the service had ended the stream with OK).
+
+    Either the service's status came first and a failed write overwrote it (it is in
+    ``first``), or the write failed first and the service's status may still arrive and
+    replace grpc.aio's (polled for a moment).
+    """
+    import grpc
+    import grpc.aio
+
+    if _CORE_INTERNAL not in str(exc).lower():
+        return exc
+    if first.from_service:
+        logger.debug("%s: a failed write hid the stream's status %s; reporting that status", SERVICE, first.code)
+        if first.code == grpc.StatusCode.OK:
+            return None
+        return grpc.aio.AioRpcError(
+            first.code, grpc.aio.Metadata(), first.trailing or grpc.aio.Metadata(), first.details
+        )
     from google.api_core import exceptions as gexc
 
-    if "internal error from core" not in str(exc).lower():
-        return exc
     for _ in range(20):
         await asyncio.sleep(0.01)
         try:
             code, details = await call.code(), await call.details()
         except Exception:
             return exc
-        if code is not None and "internal error from core" not in (details or "").lower():
-            import grpc
-
+        if code is not None and _CORE_INTERNAL not in (details or "").lower():
             if code == grpc.StatusCode.OK:
-                return exc
+                return None
             return gexc.from_grpc_status(code, details or "", response=None)
     return exc
