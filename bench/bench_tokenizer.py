@@ -18,8 +18,9 @@ import re
 import statistics
 import time
 
-from livekit.plugins.nltk import SentenceTokenizer, load_parameters
 from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+from livekit.plugins.nltk import SentenceTokenizer, load_parameters
 
 PARAGRAPH = (
     "Sure! Here's a quick summary of the plan. Dr. Alvarez from the U.S. office will join at "

@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 from livekit import rtc
+
 from livekit.agents.testing.speech import speech
 from livekit.agents.utils.audio import frames_from_pcm
 from livekit.agents.vad import VADEventType

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from livekit import rtc
+
 from livekit.agents.testing.server import LiveKitServer, ensure_server_binary
 from livekit.agents.testing.speech import speech
 

@@ -13,6 +13,7 @@ import json
 import logging
 
 from livekit import agents, rtc
+
 from livekit.plugins import nltk, silero
 
 logger = logging.getLogger("utterance-agent")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import click
+
 from livekit.agents.cli.main import cli
 from livekit.agents.version import __version__
 

@@ -13,6 +13,7 @@ import types
 from pathlib import Path
 
 import pytest
+
 from livekit.agents import hookimpl, hookspecs
 from livekit.agents.exceptions import PluginError, ProviderNotFoundError
 from livekit.agents.plugin_host import PluginHost, is_compatible

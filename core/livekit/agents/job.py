@@ -17,8 +17,9 @@ import enum
 import inspect
 import logging
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Union
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import JobError
 
@@ -45,7 +46,7 @@ class JobType(enum.IntEnum):
 
 SubscribeCallback = Callable[["rtc.RemoteTrackPublication", "rtc.RemoteParticipant"], bool]
 DisconnectCallback = Callable[["JobContext"], bool]
-AgentFunction = Callable[["JobContext"], Union[Awaitable[None], None]]
+AgentFunction = Callable[["JobContext"], Awaitable[None] | None]
 
 
 def _is_kind(publication: Any, kind_name: str) -> bool:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import pytest
+
 from livekit.agents.exceptions import (
     APIAuthenticationError,
     APIConnectionError,

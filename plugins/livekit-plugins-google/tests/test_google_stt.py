@@ -8,6 +8,7 @@ import logging
 
 import grpc
 import pytest
+
 from livekit.agents.exceptions import (
     APIAuthenticationError,
     APIResponseError,

@@ -6,6 +6,7 @@ import logging
 
 import grpc
 import pytest
+
 from livekit.agents.exceptions import APIAuthenticationError, APIResponseError, APIStatusError
 from livekit.agents.testing import conformance
 from livekit.agents.utils.audio import duration, merge_frames, rms

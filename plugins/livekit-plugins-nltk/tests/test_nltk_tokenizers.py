@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from livekit.agents.testing import conformance
 
+from livekit.agents.testing import conformance
 from livekit.plugins.nltk import PunktDataMissingError, SentenceTokenizer, WordTokenizer
 
 LLM_TEXT = (

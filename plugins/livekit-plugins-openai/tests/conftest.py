@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from livekit.plugins.openai.testing import FakeOpenAI
 
 

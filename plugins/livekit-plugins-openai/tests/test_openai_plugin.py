@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from livekit.agents.exceptions import MissingCredentialsError
 from livekit.agents.testing import conformance
 

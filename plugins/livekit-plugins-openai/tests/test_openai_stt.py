@@ -7,6 +7,7 @@ import importlib.util
 import logging
 
 import pytest
+
 from livekit.agents.exceptions import (
     APIAuthenticationError,
     APIResponseError,

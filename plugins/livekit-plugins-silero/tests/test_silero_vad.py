@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 from livekit import rtc
+
 from livekit.agents.exceptions import AudioFormatError, StreamClosedError
 from livekit.agents.testing import conformance
 from livekit.agents.utils.audio import duration

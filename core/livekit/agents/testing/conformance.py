@@ -22,9 +22,10 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from ..exceptions import MissingCredentialsError, StreamClosedError
 from ..plugin_host import PluginHost, PluginRecord, get_plugin_host, is_compatible
@@ -295,7 +296,7 @@ async def check_vad(
         expect = VADEventType.START_OF_SPEECH if i % 2 == 0 else VADEventType.END_OF_SPEECH
         if ev.type != expect:
             _fail(f"VAD events are not start/end pairs: {[e.type.value for e in events]}")
-    for (t0, t1), start, end in zip(sample.segments, starts, ends):
+    for (t0, t1), start, end in zip(sample.segments, starts, ends, strict=True):
         # a start is reported once min speech has been heard; the speech began earlier
         began = start.timestamp - start.speech_duration
         if abs(began - t0) > tolerance:
@@ -349,7 +350,7 @@ async def check_word_tokenizer(tokenizer: Any, text: str = TOKENIZER_TEXT) -> No
     batch = tokenizer.tokenize(text)
     got, want = _words(" ".join(batch)), _words(text)
     if got != want:
-        at = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), min(len(got), len(want)))
+        at = next((i for i, (g, w) in enumerate(zip(got, want, strict=False)) if g != w), min(len(got), len(want)))
         found = repr(got[at]) if at < len(got) else "nothing"
         expected = repr(want[at]) if at < len(want) else "nothing"
         _fail(f"tokenize() words differ from the text's at word {at + 1}: got {found}, expected {expected} (tokens: {batch})")

@@ -10,7 +10,8 @@ Fixtures for agents' and plugins' own tests:
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..utils.streams import Flush
 from .tokenizer import TokenData, TokenStream

@@ -9,14 +9,13 @@ from __future__ import annotations
 import io
 import wave
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from livekit import rtc
 
 from ..exceptions import AudioFormatError
 
-AudioBuffer = Union[list[rtc.AudioFrame], rtc.AudioFrame]
+AudioBuffer = list[rtc.AudioFrame] | rtc.AudioFrame
 """One frame or a list of frames of the same rate and channel count."""
 
 

@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 from livekit import rtc
+
 from livekit.agents import tts
 from livekit.agents.utils.audio import AudioByteStream
 from livekit.agents.utils.streams import Flush

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 from livekit import rtc
+
 from livekit.agents import stt
 from livekit.agents.exceptions import (
     APIAuthenticationError,

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 from aiohttp import WSMsgType, web
+
 from livekit.agents.testing.conformance import STT_TEXT as CONFORMANCE_TEXT
 from livekit.agents.testing.loopback import serve_app
 

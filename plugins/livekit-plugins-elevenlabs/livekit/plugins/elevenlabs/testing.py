@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import WSCloseCode, web
+
 from livekit.agents.testing.loopback import serve_app
 from livekit.agents.testing.speech import spoken_pcm
 

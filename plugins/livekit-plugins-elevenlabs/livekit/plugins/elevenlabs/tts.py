@@ -25,6 +25,7 @@ from typing import Any
 
 import aiohttp
 from livekit import rtc
+
 from livekit.agents import tts
 from livekit.agents.exceptions import (
     APIAuthenticationError,

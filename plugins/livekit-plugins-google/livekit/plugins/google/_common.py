@@ -10,6 +10,8 @@ from typing import Any
 
 import grpc
 import grpc.aio
+
+from google.api_core import exceptions as gexc
 from livekit.agents.exceptions import (
     APIAuthenticationError,
     APIConnectionError,
@@ -19,8 +21,6 @@ from livekit.agents.exceptions import (
     APITimeoutError,
     MissingCredentialsError,
 )
-
-from google.api_core import exceptions as gexc
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"

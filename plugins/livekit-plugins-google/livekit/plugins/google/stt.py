@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from livekit import rtc
+
+from google.cloud import speech_v1 as speech
+from google.cloud.speech_v1.services.speech.transports import SpeechGrpcAsyncIOTransport
 from livekit.agents import stt
 from livekit.agents.exceptions import APIError, APIResponseError, APIStatusError, APITimeoutError
 from livekit.agents.utils.audio import AudioBuffer, Resampler, merge_frames, resample, rms, to_mono
 from livekit.agents.utils.retry import RetryOptions, with_retries
 from livekit.agents.utils.streams import Flush
-
-from google.cloud import speech_v1 as speech
-from google.cloud.speech_v1.services.speech.transports import SpeechGrpcAsyncIOTransport
 
 from ._common import client_options, insecure_channel, map_error, resolve_credentials
 from .log import logger

@@ -34,12 +34,12 @@ from typing import Any, Literal
 import grpc
 import grpc.aio
 import numpy as np
-from livekit.agents.testing.speech import spoken_pcm
 
 from google.cloud import speech_v1 as speech
 from google.cloud import texttospeech_v1 as tts
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
+from livekit.agents.testing.speech import spoken_pcm
 
 Method = Literal["any", "Recognize", "StreamingRecognize", "SynthesizeSpeech", "ListVoices"]
 FailureKind = Literal["status", "stall", "drop", "malformed"]

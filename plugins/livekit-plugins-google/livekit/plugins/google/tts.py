@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from livekit import rtc
+
+from google.cloud import texttospeech_v1 as texttospeech
+from google.cloud.texttospeech_v1.services.text_to_speech.transports import TextToSpeechGrpcAsyncIOTransport
 from livekit.agents import tts
 from livekit.agents.exceptions import APIResponseError, AudioFormatError
 from livekit.agents.utils.audio import AudioByteStream, resample
 from livekit.agents.utils.retry import RetryOptions, with_retries
-
-from google.cloud import texttospeech_v1 as texttospeech
-from google.cloud.texttospeech_v1.services.text_to_speech.transports import TextToSpeechGrpcAsyncIOTransport
 
 from ._common import client_options, insecure_channel, map_error, resolve_credentials
 

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 from livekit.agents import tokenize
 from livekit.agents.utils.streams import Flush
-
 from nltk.tokenize import RegexpTokenizer
 from nltk.tokenize.punkt import PunktSentenceTokenizer
 

@@ -10,6 +10,8 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 import httpx2
+
+import openai
 from livekit.agents.exceptions import (
     APIAuthenticationError,
     APIConnectionError,
@@ -20,8 +22,6 @@ from livekit.agents.exceptions import (
     MissingCredentialsError,
 )
 from livekit.agents.utils.retry import DEFAULT_RETRY, RetryOptions, with_retries
-
-import openai
 
 ENV_KEY = "OPENAI_API_KEY"
 ENV_BASE_URL = "OPENAI_BASE_URL"

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 from aiohttp import web
+
 from livekit.agents.testing.conformance import STT_TEXT as CONFORMANCE_TEXT
 from livekit.agents.testing.loopback import serve_app
 

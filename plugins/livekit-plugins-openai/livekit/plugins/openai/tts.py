@@ -7,12 +7,12 @@ import contextlib
 from typing import Any
 
 import httpx2
+
+import openai
 from livekit.agents import tts
 from livekit.agents.exceptions import APIConnectionError, APIResponseError
 from livekit.agents.utils.audio import AudioByteStream
 from livekit.agents.utils.retry import RetryOptions
-
-import openai
 
 from ._client import Client
 from .log import logger

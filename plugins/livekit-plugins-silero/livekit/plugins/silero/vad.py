@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from livekit import rtc
+
 from livekit.agents import vad as agents_vad
 from livekit.agents.exceptions import AudioFormatError
 from livekit.agents.utils.audio import Resampler
