@@ -80,7 +80,7 @@ def bare_main(url: str, tokens_file: str) -> None:
         rooms = [rtc.Room() for _ in tokens[1:]]
         # concurrently, as a worker's jobs join when their rooms are created
         await asyncio.gather(*(room.connect(url, token, rtc.RoomOptions(auto_subscribe=False))
-                               for room, token in zip(rooms, tokens[1:])))
+                               for room, token in zip(rooms, tokens[1:], strict=True)))
         print(f"READY {len(rooms)}", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         for room in rooms:
@@ -103,6 +103,7 @@ async def delete_room(lkapi, name: str) -> None:
 
 async def measure_worker(srv, n: int) -> tuple[float, float]:
     from livekit import api
+
     from livekit.agents.testing.server import free_port
 
     port = free_port()
@@ -154,7 +155,6 @@ async def measure_worker(srv, n: int) -> tuple[float, float]:
 
 
 async def measure_bare(srv, n: int, tmpdir: str) -> tuple[float, float]:
-    from livekit import api
 
     names = [f"bare-{uuid.uuid4().hex[:8]}" for _ in range(n + 1)]
     tokens_file = os.path.join(tmpdir, "tokens.json")

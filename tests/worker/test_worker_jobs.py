@@ -111,9 +111,11 @@ async def test_rejected_job_goes_to_another_worker(livekit_server, clients, lk, 
         rejected.append(req.room.name)
         await req.reject()
 
+    started: list[agents.JobContext] = []
+
     async def take(req: agents.JobRequest) -> None:
         taken.append(req.room.name)
-        await req.accept(lambda ctx: None, identity=f"taker-{req.id}")
+        await req.accept(started.append, identity=f"taker-{req.id}")
 
     async with agents.Worker(refuse, **worker_opts()), agents.Worker(take, **worker_opts()):
         rooms: list[str] = []
@@ -122,13 +124,16 @@ async def test_rejected_job_goes_to_another_worker(livekit_server, clients, lk, 
             room = helpers.unique_room("rej")
             rooms.append(room)
             await lk.create_room(room)
-            await helpers.wait_until(lambda: room in taken, what=f"a worker taking {room}")
+            await helpers.wait_until(lambda room=room: room in taken, what=f"a worker taking {room}")
             if rejected:
                 break
         assert rejected, "the server never offered a job to the refusing worker"
         assert rejected[0] in taken
         agents_there = await helpers.wait_until(lambda: lk.agents_in(rejected[0]), what="the agent in the room")
         assert agents_there[0].startswith("taker-")
+        # leave the rooms once every job joined (a room deleted under a joining agent
+        # makes its connect retry for seconds)
+        await helpers.wait_until(lambda: len(started) == len(rooms), what="every job running")
         for room in rooms:
             await lk.delete_room(room)
 
@@ -147,11 +152,12 @@ async def test_two_workers_share_rooms(livekit_server, lk, worker_opts, helpers)
             room = helpers.unique_room("share")
             rooms.append(room)
             await lk.create_room(room)
-            await helpers.wait_until(lambda: room in jobs["a"] + jobs["b"], what=f"a job for {room}")
+            await helpers.wait_until(lambda room=room: room in jobs["a"] + jobs["b"], what=f"a job for {room}")
             if jobs["a"] and jobs["b"]:
                 break
         assert jobs["a"] and jobs["b"], f"one worker got every room: {jobs}"
         assert not set(jobs["a"]) & set(jobs["b"]), "a room was served twice"
+        await helpers.wait_until(lambda: len(jobs["a"]) + len(jobs["b"]) == len(rooms), what="every job running")
         for room in rooms:
             await lk.delete_room(room)
 
@@ -291,6 +297,8 @@ async def test_load_threshold_reports_full(livekit_server, lk, worker_opts, help
         room = helpers.unique_room("load")
         await lk.create_room(room)
         await helpers.wait_until(lambda: room in offers, what="an offer once available")
+        await helpers.wait_until(lambda: [c for c in worker.jobs.values() if c.status == "running"],
+                                 what="the job running")
         await lk.delete_room(room)
 
 

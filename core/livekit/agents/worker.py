@@ -524,7 +524,7 @@ class Worker:
                 logger.warning("assignment for unknown job %s ignored", msg.assignment.job.id)
         elif which == "termination":
             ctx = self._jobs.get(msg.termination.job_id)
-            if ctx is not None:
+            if ctx is not None and ctx.shutdown_reason is None:
                 logger.info("server terminated job %s", ctx.id, extra={"job_id": ctx.id})
                 ctx.shutdown("terminated")
         elif which == "pong":
