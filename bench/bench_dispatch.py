@@ -33,6 +33,7 @@ def pct(values: list[float], p: float) -> float:
 
 async def run(rooms: int) -> None:
     from livekit import agents, api, rtc
+
     from livekit.agents.testing.server import LiveKitServer
 
     with LiveKitServer() as srv:
