@@ -32,8 +32,9 @@ class ServerUnavailable(RuntimeError):
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port free on every interface (the server binds some ports beyond loopback)."""
     with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind(("", 0))
         return int(s.getsockname()[1])
 
 
@@ -90,13 +91,16 @@ class LiveKitServer:
         self.binary = binary or ensure_server_binary()
         self.api_key = api_key
         self.api_secret = api_secret
-        self.port = free_port()
-        self.tcp_port = free_port()
-        self.udp_port = free_port(socket.SOCK_DGRAM)
         self._dir = Path(tempfile.mkdtemp(prefix="livekit-server-"))
         self.config_path = self._dir / "livekit.yaml"
         self.log_path = self._dir / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self._new_ports()
+
+    def _new_ports(self) -> None:
+        self.port = free_port()
+        self.tcp_port = free_port()
+        self.udp_port = free_port(socket.SOCK_DGRAM)
         self._write_config()
 
     @property
@@ -128,6 +132,21 @@ room:
         )
 
     def start(self, timeout: float = 30.0) -> LiveKitServer:
+        """Start the server and wait until it listens. On the first start, a port taken
+        meanwhile by another process is replaced (up to three tries); a restart keeps the
+        ports, so clients see the same server come back."""
+        first = self.proc is None
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except RuntimeError as exc:
+                if not (first and "address already in use" in str(exc) and attempt < 2):
+                    raise
+                logger.info("livekit-server: a port was taken meanwhile; trying other ports")
+                self._new_ports()
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> LiveKitServer:
         if self.proc and self.proc.poll() is None:
             return self
         log = open(self.log_path, "ab")
