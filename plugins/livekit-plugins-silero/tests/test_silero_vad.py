@@ -284,3 +284,30 @@ def test_legacy_import_path_warns_and_aliases() -> None:
     messages = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
     assert any("livekit.plugins.silero.VAD" in m for m in messages), messages
     assert any("livekit.agents.vad.VADEventType" in m for m in messages), messages
+
+
+def test_process_exits_cleanly_while_inference_runs() -> None:
+    """A worker that exits while a stream is mid-inference must exit 0, not abort inside
+    onnxruntime when the interpreter shuts its threads down."""
+    import subprocess
+    import sys
+
+    code = """
+import asyncio
+import numpy as np
+from livekit import rtc
+from livekit.plugins.silero import VAD
+
+async def main():
+    noise = np.random.default_rng(0).integers(-3000, 3000, 160).astype(np.int16).tobytes()
+    stream = VAD().stream()
+    for _ in range(30000):
+        stream.push_frame(rtc.AudioFrame(noise, 16000, 1, 160))
+    stream.end_input()
+    await asyncio.sleep(0.3)  # the inference thread is busy with this stream now
+
+asyncio.run(main())
+"""
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, f"exit {out.returncode}:\n{out.stderr[-2000:]}"

@@ -14,6 +14,7 @@ Inference never runs on an asyncio event loop: results go back to the submitting
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import queue
 import threading
@@ -83,7 +84,7 @@ class SharedModel:
         self.model_path = model_path
         self.intra_op_threads = intra_op_threads
         self.stats = InferenceStats()
-        self._queue: queue.SimpleQueue[InferenceJob] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[InferenceJob | None] = queue.SimpleQueue()  # None: stop
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._batches: dict[int, tuple[list[InferenceJob], np.ndarray]] = {}  # rate -> (jobs, their states)
@@ -113,7 +114,17 @@ class SharedModel:
                         target=self._serve, name="silero-vad-inference", daemon=True
                     )
                     self._thread.start()
+                    atexit.register(self.close)
         return job.future
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the inference thread after its current model call (runs at exit: a
+        thread killed inside onnxruntime at interpreter shutdown aborts the process)."""
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return
+        self._queue.put(None)
+        thread.join(timeout)
 
     # --- the inference thread -------------------------------------------------------------
 
@@ -121,12 +132,18 @@ class SharedModel:
         active: list[InferenceJob] = []
         while True:
             if not active:
-                active.append(self._queue.get())
+                job = self._queue.get()
+                if job is None:
+                    return
+                active.append(job)
             while True:  # every job already waiting joins the next round
                 try:
-                    active.append(self._queue.get_nowait())
+                    job = self._queue.get_nowait()
                 except queue.Empty:
                     break
+                if job is None:
+                    return
+                active.append(job)
             try:
                 finished = self._step(active)
             except BaseException as exc:  # handed to every waiting stream
