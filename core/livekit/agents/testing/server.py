@@ -67,14 +67,19 @@ def ensure_server_binary(*, progress: bool = False) -> Path:
         print(f"==> {msg}", file=sys.stderr, flush=True)
     env = dict(os.environ, GOBIN=str(CACHE_BIN))
     proc = subprocess.Popen(
-        [go, "install", SERVER_MODULE], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [go, "install", "-v", SERVER_MODULE], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     assert proc.stdout is not None
     tail: list[str] = []
+    started, built = time.monotonic(), 0
     for line in proc.stdout:
-        tail = (tail + [line.rstrip()])[-20:]
-        if progress:
-            print(f"    {line.rstrip()}", file=sys.stderr, flush=True)
+        line = line.rstrip()
+        tail = (tail + [line])[-20:]
+        if line.startswith("go: downloading"):
+            continue
+        built += 1  # -v prints each package as it is compiled
+        if progress and built % 50 == 0:
+            print(f"    {built} packages compiled ({time.monotonic() - started:.0f} s) ...", file=sys.stderr, flush=True)
     if proc.wait() != 0:
         raise ServerUnavailable("go install of livekit-server failed:\n" + "\n".join(tail))
     return CACHE_BIN / "server"
