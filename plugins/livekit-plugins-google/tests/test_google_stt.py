@@ -342,7 +342,7 @@ def test_service_account_file_and_adc(no_adc, monkeypatch):
             }
         )
     )
-    assert STT(credentials_file=path)._credentials.service_account_email == "agent@demo.iam.gserviceaccount.com"
+    assert STT(credentials_file=path)._source.credentials.service_account_email == "agent@demo.iam.gserviceaccount.com"
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
-    assert STT()._credentials.service_account_email == "agent@demo.iam.gserviceaccount.com"
+    assert STT()._source.credentials.service_account_email == "agent@demo.iam.gserviceaccount.com"
     assert "BEGIN PRIVATE KEY" not in repr(STT())

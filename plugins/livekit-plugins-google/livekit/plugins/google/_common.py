@@ -201,3 +201,48 @@ def client_options(endpoint: str | None) -> Any:
     from google.api_core.client_options import ClientOptions
 
     return ClientOptions(api_endpoint=endpoint) if endpoint else None
+
+
+class ClientSource:
+    """Credentials and endpoint of one Google service client, and the client itself,
+    created on first use (in the running event loop): from a ready ``transport``, over an
+    insecure channel to a loopback ``endpoint``, or the usual secure way."""
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        credentials: Any,
+        credentials_file: str | None,
+        endpoint: str | None,
+        insecure: bool,
+        transport: Any,
+    ) -> None:
+        if (transport is None and not insecure) or credentials is not None or credentials_file is not None:
+            self.credentials = resolve_credentials(service, credentials, credentials_file)
+        else:
+            self.credentials = None
+        self.endpoint = endpoint
+        self.insecure = insecure
+        self.transport = transport
+        self._client: Any = None
+
+    def client(self, client_cls: Any, grpc_transport_cls: Any) -> Any:
+        if self._client is None:
+            if self.transport is not None:
+                self._client = client_cls(transport=self.transport)
+            elif self.insecure:
+                assert self.endpoint is not None
+                channel = insecure_channel(self.endpoint, self.credentials)
+                self._client = client_cls(transport=grpc_transport_cls(channel=channel))
+            else:
+                self._client = client_cls(credentials=self.credentials, client_options=client_options(self.endpoint))
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await client.transport.close()
+            except Exception:  # already closed, or its loop is gone
+                pass

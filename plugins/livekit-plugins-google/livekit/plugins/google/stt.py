@@ -28,7 +28,7 @@ from livekit.agents.utils.audio import AudioBuffer, Resampler, merge_frames, res
 from livekit.agents.utils.retry import RetryOptions, with_retries
 from livekit.agents.utils.streams import Flush
 
-from ._common import client_options, insecure_channel, map_error, resolve_credentials
+from ._common import ClientSource, map_error
 from .log import logger
 
 SERVICE = "Google Speech-to-Text"
@@ -116,34 +116,21 @@ class STT(stt.STT):
             read_timeout=read_timeout,
             retry=retry or RetryOptions(),
         )
-        if transport is None and not insecure:
-            self._credentials = resolve_credentials(SERVICE, credentials, credentials_file)
-        elif credentials is not None or credentials_file is not None:
-            self._credentials = resolve_credentials(SERVICE, credentials, credentials_file)
-        else:
-            self._credentials = None
-        self._endpoint = endpoint
-        self._insecure = insecure
-        self._transport = transport
-        self._client: speech.SpeechAsyncClient | None = None
+        self._source = ClientSource(
+            SERVICE,
+            credentials=credentials,
+            credentials_file=credentials_file,
+            endpoint=endpoint,
+            insecure=insecure,
+            transport=transport,
+        )
 
     def __repr__(self) -> str:
-        return f"google.STT(language={self._opts.language!r}, model={self._opts.model!r}, endpoint={self._endpoint!r})"
+        return f"google.STT(language={self._opts.language!r}, model={self._opts.model!r}, endpoint={self._source.endpoint!r})"
 
     def client(self) -> speech.SpeechAsyncClient:
         """The official async client (created on first use, in the running event loop)."""
-        if self._client is None:
-            if self._transport is not None:
-                self._client = speech.SpeechAsyncClient(transport=self._transport)
-            elif self._insecure:
-                assert self._endpoint is not None
-                channel = insecure_channel(self._endpoint, self._credentials)
-                self._client = speech.SpeechAsyncClient(transport=SpeechGrpcAsyncIOTransport(channel=channel))
-            else:
-                self._client = speech.SpeechAsyncClient(
-                    credentials=self._credentials, client_options=client_options(self._endpoint)
-                )
-        return self._client
+        return self._source.client(speech.SpeechAsyncClient, SpeechGrpcAsyncIOTransport)
 
     def recognition_config(self, language: str | None = None) -> speech.RecognitionConfig:
         o = self._opts
@@ -204,12 +191,7 @@ class STT(stt.STT):
         return SpeechStream(self, language or self._opts.language)
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                await client.transport.close()
-            except Exception:  # already closed, or its loop is gone
-                pass
+        await self._source.aclose()
 
 
 @dataclass

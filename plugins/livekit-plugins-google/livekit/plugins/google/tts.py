@@ -20,7 +20,7 @@ from livekit.agents.exceptions import APIResponseError, AudioFormatError
 from livekit.agents.utils.audio import AudioByteStream, resample
 from livekit.agents.utils.retry import RetryOptions, with_retries
 
-from ._common import client_options, insecure_channel, map_error, resolve_credentials
+from ._common import ClientSource, map_error
 
 SERVICE = "Google Text-to-Speech"
 Gender = Literal["male", "female", "neutral"]
@@ -95,34 +95,21 @@ class TTS(tts.TTS):
             sample_rate=sample_rate,
             retry=retry or RetryOptions(),
         )
-        if transport is None and not insecure or credentials is not None or credentials_file is not None:
-            self._credentials = resolve_credentials(SERVICE, credentials, credentials_file)
-        else:
-            self._credentials = None
-        self._endpoint = endpoint
-        self._insecure = insecure
-        self._transport = transport
-        self._client: texttospeech.TextToSpeechAsyncClient | None = None
+        self._source = ClientSource(
+            SERVICE,
+            credentials=credentials,
+            credentials_file=credentials_file,
+            endpoint=endpoint,
+            insecure=insecure,
+            transport=transport,
+        )
 
     def __repr__(self) -> str:
         return f"google.TTS(language={self._opts.language!r}, voice_name={self._opts.voice_name!r}, sample_rate={self.sample_rate})"
 
     def client(self) -> texttospeech.TextToSpeechAsyncClient:
         """The official async client (created on first use, in the running event loop)."""
-        if self._client is None:
-            if self._transport is not None:
-                self._client = texttospeech.TextToSpeechAsyncClient(transport=self._transport)
-            elif self._insecure:
-                assert self._endpoint is not None
-                channel = insecure_channel(self._endpoint, self._credentials)
-                self._client = texttospeech.TextToSpeechAsyncClient(
-                    transport=TextToSpeechGrpcAsyncIOTransport(channel=channel)
-                )
-            else:
-                self._client = texttospeech.TextToSpeechAsyncClient(
-                    credentials=self._credentials, client_options=client_options(self._endpoint)
-                )
-        return self._client
+        return self._source.client(texttospeech.TextToSpeechAsyncClient, TextToSpeechGrpcAsyncIOTransport)
 
     def request(self, text: str) -> texttospeech.SynthesizeSpeechRequest:
         o = self._opts
@@ -164,12 +151,7 @@ class TTS(tts.TTS):
         return await with_retries(attempt, options=self._opts.retry, what=f"{SERVICE} voice list")
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                await client.transport.close()
-            except Exception:
-                pass
+        await self._source.aclose()
 
 
 class ChunkedStream(tts.ChunkedStream):
