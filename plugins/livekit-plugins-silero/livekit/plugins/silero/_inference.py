@@ -64,17 +64,119 @@ class InferenceStats:
 class InferenceJob:
     """Consecutive windows of one stream, with the stream's state before the first."""
 
-    __slots__ = ("rate", "windows", "state", "probs", "next", "loop", "future", "seconds")
+    __slots__ = ("rate", "windows", "state", "probs", "next", "loop", "future", "seconds", "slot", "joined")
 
     def __init__(self, rate: int, windows: np.ndarray, state: np.ndarray) -> None:
         self.rate = rate
         self.windows = windows  # float32 [n, context + window]
         self.state = state  # float32 [2, 1, 128]; replaced by the state after the last window
         self.probs = np.empty(len(windows), dtype=np.float32)
-        self.next = 0  # the next window to infer
+        self.next = 0  # the next window to infer (while batched: where it joined the batch)
         self.loop = asyncio.get_running_loop()
         self.future: asyncio.Future[InferenceJob] = self.loop.create_future()
         self.seconds = 0.0
+        self.slot = -1  # its slot in a _Batch, -1 when not batched
+        self.joined = 0.0  # the batch's clock when it joined
+
+
+class _Batch:
+    """The batched jobs of one model rate. Each job owns a slot of three arrays (its windows,
+    their probabilities, its state), so a round gathers its inputs with one indexing
+    operation whatever the jobs, and jobs join and leave without touching the others."""
+
+    def __init__(self, rate: int, sr: np.ndarray) -> None:
+        self.rate = rate
+        self.sr = sr
+        self.jobs: list[InferenceJob] = []  # position in the round -> job
+        self.slots = np.zeros(0, dtype=np.intp)  # position -> slot
+        self.pos = np.zeros(0, dtype=np.intp)  # position -> the window it runs next
+        self.ends = np.zeros(0, dtype=np.intp)  # position -> its number of windows
+        self.left = 0  # rounds until the first job finishes
+        self.clock = 0.0  # model seconds per window so far (a job's share of each round)
+        self.live: np.ndarray | None = None  # the state of the jobs, in round order, if not in `states`
+        self.windows = np.empty((0, 0, 0), dtype=np.float32)  # slot -> [window -> samples]
+        self.probs = np.empty((0, 0), dtype=np.float32)
+        self.states = np.empty((2, 0, 128), dtype=np.float32)
+        self.free: list[int] = []
+
+    def _settle(self) -> None:
+        """Store the live state back in the slots (before the jobs change)."""
+        if self.live is not None:
+            self.states[:, self.slots] = self.live
+            self.live = None
+
+    def add(self, job: InferenceJob) -> None:
+        self._settle()
+        n, size = job.windows.shape
+        if not self.windows.size:
+            self.windows = np.empty((0, 0, size), dtype=np.float32)
+        elif size != self.windows.shape[2]:
+            raise ValueError(f"windows of {size} samples at {self.rate} Hz; expected {self.windows.shape[2]}")
+        if not self.free or n > self.windows.shape[1]:
+            self._grow(max(n, self.windows.shape[1]))
+        slot = self.free.pop()
+        self.windows[slot, :n] = job.windows
+        self.states[:, slot] = job.state[:, 0]
+        job.slot, job.joined = slot, self.clock
+        self.jobs.append(job)
+        self.slots = np.append(self.slots, slot)
+        self.pos = np.append(self.pos, job.next)
+        self.ends = np.append(self.ends, n)
+        remaining = n - job.next
+        self.left = remaining if len(self.jobs) == 1 else min(self.left, remaining)
+
+    def _grow(self, capacity: int) -> None:
+        """More slots (when none is free) or longer ones (for a longer job)."""
+        old = self.windows.shape[0]
+        count = max(2 * old, 8) if not self.free else old
+        windows = np.empty((count, capacity, self.windows.shape[2]), dtype=np.float32)
+        probs = np.empty((count, capacity), dtype=np.float32)
+        states = np.empty((2, count, 128), dtype=np.float32)
+        windows[:old, : self.windows.shape[1]] = self.windows
+        probs[:old, : self.probs.shape[1]] = self.probs
+        states[:, :old] = self.states
+        self.windows, self.probs, self.states = windows, probs, states
+        self.free.extend(range(count - 1, old - 1, -1))
+
+    def remove(self, positions: list[int]) -> list[InferenceJob]:
+        """Take the jobs at ``positions`` out, with their probabilities and states."""
+        self._settle()
+        gone = [self.jobs[i] for i in positions]
+        for job, i in zip(gone, positions, strict=True):
+            k = int(self.pos[i])
+            slot = job.slot
+            job.probs[job.next : k] = self.probs[slot, job.next : k]
+            job.state = self.states[:, slot : slot + 1].copy()
+            job.seconds += self.clock - job.joined
+            job.next, job.slot = k, -1
+            self.free.append(slot)
+        keep = np.ones(len(self.jobs), dtype=bool)
+        keep[positions] = False
+        self.jobs = [j for j, kept in zip(self.jobs, keep.tolist(), strict=True) if kept]
+        self.slots, self.pos, self.ends = self.slots[keep], self.pos[keep], self.ends[keep]
+        if self.jobs:
+            self.left = int((self.ends - self.pos).min())
+        return gone
+
+    def round(self, run: Any, stats: InferenceStats) -> list[InferenceJob]:
+        """One model call over the next window of every job; returns the finished jobs."""
+        t0 = time.perf_counter()
+        slots, pos = self.slots, self.pos
+        state = self.live if self.live is not None else self.states[:, slots]
+        out, self.live = run(None, {"input": self.windows[slots, pos], "state": state, "sr": self.sr})
+        self.probs[slots, pos] = out[:, 0]
+        pos += 1
+        elapsed = time.perf_counter() - t0
+        width = len(slots)
+        self.clock += elapsed / width
+        stats.calls += 1
+        stats.windows += width
+        stats.batch_sizes[width] += 1
+        stats.seconds += elapsed
+        self.left -= 1
+        if self.left:
+            return []
+        return self.remove(np.flatnonzero(pos == self.ends).tolist())
 
 
 class SharedModel:
@@ -87,7 +189,8 @@ class SharedModel:
         self._queue: queue.SimpleQueue[InferenceJob | None] = queue.SimpleQueue()  # None: stop
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self._batches: dict[int, tuple[list[InferenceJob], np.ndarray]] = {}  # rate -> (jobs, their states)
+        self._batches: dict[int, _Batch] = {}  # rate -> its batched jobs
+        self._loner: InferenceJob | None = None  # the job that ran alone last, unfinished
         self._session: Any = None
         self._session_lock = threading.Lock()
         self._rates: dict[int, np.ndarray] = {r: np.array(r, dtype=np.int64) for r in WINDOW_SAMPLES}
@@ -129,13 +232,15 @@ class SharedModel:
     # --- the inference thread -------------------------------------------------------------
 
     def _serve(self) -> None:
-        active: list[InferenceJob] = []
+        active: dict[InferenceJob, None] = {}  # insertion-ordered set
         while True:
+            joined: list[InferenceJob] = []
             if not active:
                 job = self._queue.get()
                 if job is None:
                     return
-                active.append(job)
+                active[job] = None
+                joined.append(job)
             while True:  # every job already waiting joins the next round
                 try:
                     job = self._queue.get_nowait()
@@ -143,30 +248,34 @@ class SharedModel:
                     break
                 if job is None:
                     return
-                active.append(job)
+                active[job] = None
+                joined.append(job)
             try:
-                finished = self._step(active)
+                finished = self._step(active, joined)
             except BaseException as exc:  # handed to every waiting stream
                 logger.exception("silero inference failed")
                 self._batches.clear()
-                _send(active, exc)
-                active = []
+                self._loner = None
+                _send(list(active), exc)
+                active = {}
                 continue
             if finished:
-                active = [j for j in active if j.next < len(j.windows)]
+                for job in finished:
+                    del active[job]
                 _send(finished, None)
 
-    def _step(self, active: list[InferenceJob]) -> list[InferenceJob]:
+    def _step(self, active: dict[InferenceJob, None], joined: list[InferenceJob]) -> list[InferenceJob]:
         """Run one round: the next window of every active job, one model call per rate.
 
         A lone job runs window after window until another job arrives, without the
         bookkeeping of a batch."""
-        session = self.session()
-        run = session.run
+        run = self.session().run
         stats = self.stats
         if len(active) == 1:
-            self._write_back()
-            job = active[0]
+            job = next(iter(active))
+            if job.slot >= 0:  # the last of a batch: it leaves the batch
+                batch = self._batches.pop(job.rate)
+                batch.remove([0])
             sr = self._rates[job.rate]
             windows, probs, state, k = job.windows, job.probs, job.state, job.next
             n = len(windows)
@@ -185,52 +294,29 @@ class SharedModel:
             stats.calls += k - start
             stats.windows += k - start
             stats.batch_sizes[1] += k - start
+            self._loner = job if k < n else None
             return [job] if k == n else []
-        groups: dict[int, list[InferenceJob]] = {}
-        for job in active:
-            groups.setdefault(job.rate, []).append(job)
-        finished = []
-        for rate, group in groups.items():
-            t0 = time.perf_counter()
-            width = len(group)
-            cached = self._batches.get(rate)
-            if cached is not None and cached[0] != group:
-                self._write_back(rate)
-                cached = None
-            if width == 1:
-                j = group[0]
-                out, j.state = run(
-                    None, {"input": j.windows[j.next : j.next + 1], "state": j.state, "sr": self._rates[rate]}
-                )
+        batches = self._batches
+        loner, self._loner = self._loner, None
+        if loner is not None and loner.slot < 0:
+            self._batch(loner.rate).add(loner)
+        finished: list[InferenceJob] = []
+        for job in joined:
+            if job.next < len(job.windows):
+                self._batch(job.rate).add(job)
             else:
-                # the same streams as last round keep their states in one array
-                state = cached[1] if cached is not None else np.concatenate([j.state for j in group], axis=1)
-                x = np.stack([j.windows[j.next] for j in group])
-                out, state = run(None, {"input": x, "state": state, "sr": self._rates[rate]})
-                self._batches[rate] = (group, state)
-            elapsed = time.perf_counter() - t0
-            for i, j in enumerate(group):
-                j.probs[j.next] = out[i, 0]
-                j.next += 1
-                j.seconds += elapsed / width
-                if j.next == len(j.windows):
-                    if width > 1:
-                        j.state = np.ascontiguousarray(state[:, i : i + 1])
-                    finished.append(j)
-            stats.calls += 1
-            stats.windows += width
-            stats.batch_sizes[width] += 1
-            stats.seconds += elapsed
+                finished.append(job)
+        for rate, batch in list(batches.items()):
+            finished += batch.round(run, stats)
+            if not batch.jobs:
+                del batches[rate]
         return finished
 
-    def _write_back(self, rate: int | None = None) -> None:
-        """Give each stream of a kept batch its own state again."""
-        for r in [rate] if rate is not None else list(self._batches):
-            cached = self._batches.pop(r, None)
-            if cached is not None:
-                jobs, state = cached
-                for i, j in enumerate(jobs):
-                    j.state = np.ascontiguousarray(state[:, i : i + 1])
+    def _batch(self, rate: int) -> _Batch:
+        batch = self._batches.get(rate)
+        if batch is None:
+            batch = self._batches[rate] = _Batch(rate, self._rates[rate])
+        return batch
 
 
 def _send(jobs: list[InferenceJob], error: BaseException | None) -> None:
