@@ -148,7 +148,7 @@ async def main() -> None:
     n = args.streams
     shift = len(frames) // n
     lists = [frames[i * shift :] + frames[: i * shift] for i in range(n)]
-    bare_batched = bare_model(pcm, batch=n) / n
+    bare_batched = median([bare_model(pcm, batch=n) / n for _ in range(args.repeat)])
     print(f"\n(2) {n} concurrent streams, CPU per stream   [target <= 0.50x the single-stream bare model]")
     print(
         f"    reference  bare model batched {n}-wide: {bare_batched:6.3f} s per stream  {bare_batched / bare:5.2f}x"
@@ -156,12 +156,13 @@ async def main() -> None:
     quiet = VAD(inference_events=False)
     for live, detector, label in ((False, vad, "burst"), (False, quiet, "burst, start/end events only"), (True, vad, "live")):
         inference_stats(reset=True)
-        cpu, _ = await plugin(detector, lists, live)
+        runs = [(await plugin(detector, lists, live))[0] / n for _ in range(args.repeat)]
         stats = inference_stats()
-        per = cpu / n
+        per = median(runs)
         print(
             f"    {label:<30} {per:6.3f} s CPU per stream   {per / bare:5.2f}x the bare model   "
-            f"(mean batch {stats.windows / max(1, stats.calls):.1f}, largest {stats.max_batch})"
+            f"(median of {len(runs)}; first, cold run {runs[0] / bare:.2f}x; "
+            f"mean batch {stats.windows / max(1, stats.calls):.1f}, largest {stats.max_batch})"
         )
     harness = await feeding_loop_only(len(frames), n) / n
     net = per - harness
