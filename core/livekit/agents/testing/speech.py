@@ -7,6 +7,7 @@ on transcripts and on VAD boundaries.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -96,8 +97,17 @@ def speech(
     key = hashlib.sha256(repr((texts, sample_rate, silence, lead, voice, wpm)).encode()).hexdigest()[:16]
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     out = CACHE_DIR / f"speech-{key}.wav"
+    index = out.with_suffix(".json")  # the utterances' boundaries, written after the WAV
+    if out.exists() and index.exists():
+        segments = [(a, b) for a, b in json.loads(index.read_text())]
+        return SpeechSample(out, sample_rate, " ".join(texts), texts, segments)
+
+    from livekit import rtc
+
+    from ..utils.audio import strip_wav_header, wav_bytes
+
     parts: list[np.ndarray] = []
-    segments: list[tuple[float, float]] = []
+    segments = []
     pos = int(lead * sample_rate)
     gap = np.zeros(int(silence * sample_rate), dtype=np.int16)
     parts.append(np.zeros(pos, dtype=np.int16))
@@ -105,8 +115,6 @@ def speech(
         with tempfile.TemporaryDirectory() as tmp:
             part = Path(tmp) / "u.wav"
             _speak(text, sample_rate, part, voice, wpm)
-            from ..utils.audio import strip_wav_header
-
             pcm = _trim(np.frombuffer(strip_wav_header(part.read_bytes())[0], dtype=np.int16))
         segments.append((pos / sample_rate, (pos + len(pcm)) / sample_rate))
         parts.append(pcm)
@@ -115,15 +123,14 @@ def speech(
             parts.append(gap)
             pos += len(gap)
     parts.append(np.zeros(int(lead * sample_rate), dtype=np.int16))
-    if not out.exists():
-        from livekit import rtc
-
-        from ..utils.audio import wav_bytes
-
-        data = np.concatenate(parts).astype(np.int16)
-        tmp_out = out.with_suffix(f".{os.getpid()}.tmp")
-        tmp_out.write_bytes(wav_bytes(rtc.AudioFrame(data.tobytes(), sample_rate, 1, len(data))))
-        tmp_out.replace(out)
+    data = np.concatenate(parts).astype(np.int16)
+    for path, content in (
+        (out, wav_bytes(rtc.AudioFrame(data.tobytes(), sample_rate, 1, len(data)))),
+        (index, json.dumps(segments).encode()),
+    ):
+        tmp_path = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp_path.write_bytes(content)
+        tmp_path.replace(path)  # atomic: concurrent test processes never read half a file
     return SpeechSample(out, sample_rate, " ".join(texts), texts, segments)
 
 
