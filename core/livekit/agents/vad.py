@@ -22,7 +22,7 @@ class VADEventType(str, Enum):
     END_SPEAKING = "end_of_speech"
 
 
-@dataclass
+@dataclass(slots=True)
 class VADEvent:
     """One VAD observation.
 

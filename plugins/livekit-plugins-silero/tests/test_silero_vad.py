@@ -13,10 +13,11 @@ from livekit import rtc
 
 from livekit.agents.exceptions import AudioFormatError, StreamClosedError
 from livekit.agents.testing import conformance
-from livekit.agents.utils.audio import duration
+from livekit.agents.utils.audio import duration, frames_from_pcm
 from livekit.agents.vad import VADEvent, VADEventType
 from livekit.plugins.silero import VAD, inference_stats
-from livekit.plugins.silero._inference import shared_model
+from livekit.plugins.silero import vad as silero_vad
+from livekit.plugins.silero._inference import MODEL_PATH, _create_session, shared_model
 
 UTTERANCES = [
     "Hello there, how are you today?",
@@ -166,6 +167,70 @@ async def test_concurrent_streams_are_batched_and_match_single_stream(speech) ->
         assert [e.type for e in events] == [e.type for e in ref]
         assert [e.samples_index for e in events] == [e.samples_index for e in ref]
         assert [e.probability for e in events] == [e.probability for e in ref]
+
+
+def bare_model_probabilities(pcm: np.ndarray) -> list[float]:
+    """The model alone, window by window over 16 kHz int16 ``pcm`` (the last window zero-padded)."""
+    session = _create_session(MODEL_PATH, 1)
+    x = np.concatenate([np.zeros(64), pcm / 32768.0, np.zeros(-len(pcm) % 512)]).astype(np.float32)
+    state = np.zeros((2, 1, 128), np.float32)
+    sr = np.array(16000, dtype=np.int64)
+    probs = []
+    for k in range((len(x) - 64) // 512):
+        out, state = session.run(None, {"input": x[None, k * 512 : k * 512 + 576], "state": state, "sr": sr})
+        probs.append(float(out[0, 0]))
+    return probs
+
+
+async def test_backlogs_run_as_chained_jobs_with_the_bare_models_results(speech) -> None:
+    """Audio pushed faster than real time is cut into jobs of at most _MAX_WINDOWS_PER_JOB
+    windows, each continuing the state of the one before; alone or batched with other
+    backlogs, every window's probability is the bare model's."""
+    pcm = np.frombuffer(speech(UTTERANCES, sample_rate=16000, silence=0.8).pcm, dtype=np.int16)
+    pcm = np.tile(pcm, 2)  # ~3.5 jobs
+    assert len(pcm) // 512 > 3 * silero_vad._MAX_WINDOWS_PER_JOB
+    shifted = [np.roll(pcm, 16000 * i) for i in range(3)]
+    expected = [bare_model_probabilities(p) for p in shifted]
+
+    def probabilities(events: list[VADEvent]) -> list[float]:
+        return [e.probability for e in events if e.type == VADEventType.INFERENCE_DONE]
+
+    inference_stats(reset=True)
+    alone = await run_stream(VAD(), frames_from_pcm(shifted[0].tobytes(), 16000, 1, 10))
+    assert set(inference_stats().batch_sizes) == {1}
+    assert probabilities(alone) == pytest.approx(expected[0], abs=1e-6)
+
+    inference_stats(reset=True)
+    together = await asyncio.gather(
+        *(run_stream(VAD(), frames_from_pcm(p.tobytes(), 16000, 1, 10)) for p in shifted)
+    )
+    stats = inference_stats()
+    assert stats.max_batch == 3
+    for events, want in zip(together, expected, strict=True):
+        assert probabilities(events) == pytest.approx(want, abs=1e-6)
+        got = [e.samples_index for e in events if e.type == VADEventType.INFERENCE_DONE]
+        assert got == [min(512 * (k + 1), len(pcm)) for k in range(len(want))]
+
+
+async def test_closing_a_stream_mid_backlog_leaves_the_others_intact(speech) -> None:
+    pcm = np.tile(np.frombuffer(speech(UTTERANCES, sample_rate=16000).pcm, dtype=np.int16), 2)
+    frames = frames_from_pcm(pcm.tobytes(), 16000, 1, 10)
+    expected = bare_model_probabilities(pcm)
+    doomed, kept = VAD().stream(), VAD().stream()
+    for stream in (doomed, kept):
+        for f in frames:
+            stream.push_frame(f)
+        stream.end_input()
+    async for _ in doomed:  # its first job is done, the next ones are queued or running
+        break
+    await doomed.aclose()
+    events = [e async for e in kept]
+    await kept.aclose()
+    probs = [e.probability for e in events if e.type == VADEventType.INFERENCE_DONE]
+    assert probs == pytest.approx(expected, abs=1e-6)
+    # the model is free for new streams
+    again = await run_stream(VAD(), frames[:300])
+    assert len([e for e in again if e.type == VADEventType.INFERENCE_DONE]) == -(-300 * 160 // 512)
 
 
 async def test_single_stream_runs_unbatched(speech) -> None:

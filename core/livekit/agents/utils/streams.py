@@ -53,6 +53,13 @@ class _Channel:
 
     def put_nowait(self, item: object) -> None:
         self._items.append(item)
+        self._wake()
+
+    def put_many(self, items: list[object]) -> None:
+        self._items.extend(items)
+        self._wake()
+
+    def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
@@ -97,6 +104,11 @@ class AsyncStream(ABC, Generic[In, Out]):
     def _emit(self, item: Out) -> None:
         self._output_q.put_nowait(item)
 
+    def _emit_many(self, items: list[Out]) -> None:
+        """Emit ``items`` in order (one consumer wake-up for all of them)."""
+        if items:
+            self._output_q.put_many(items)  # type: ignore[arg-type]
+
     # --- for users ---------------------------------------------------------------------
 
     def _push(self, item: In | Flush) -> None:
@@ -132,9 +144,13 @@ class AsyncStream(ABC, Generic[In, Out]):
         return self
 
     async def __anext__(self) -> Out:
-        if self._closed and self._output_q.empty():
+        output = self._output_q
+        if output._items:  # the common case while results flow: no inner await
+            item = output._items.popleft()
+        elif self._closed:
             raise StopAsyncIteration
-        item = await self._output_q.get()
+        else:
+            item = await output.get()
         if item is _END:
             self._output_q.put_nowait(_END)  # stays ended
             raise StopAsyncIteration

@@ -7,6 +7,11 @@ model call per rate with the streams' own recurrent states stacked (jobs that ar
 at the next round, finished jobs are handed back at once). A lone job runs window after
 window as soon as it is submitted, without waiting for company.
 
+A stream with a backlog submits its next job while the previous one runs, naming it as the
+predecessor: the next job takes over the predecessor's recurrent state (and its place in the
+batch) in the round after it finishes, so the batch stays full while the stream handles the
+previous results.
+
 Inference never runs on an asyncio event loop: results go back to the submitting loop with
 ``call_soon_threadsafe``, one callback per loop per wake-up.
 """
@@ -61,26 +66,75 @@ class InferenceStats:
         return max(self.batch_sizes, default=0)
 
 
+INT16_SCALE = np.float32(1.0 / 32768.0)
+
+
 class InferenceJob:
-    """Consecutive windows of one stream, with the stream's state before the first."""
+    """Consecutive windows of one stream: its model-rate int16 audio (whole windows) and the
+    float32 context before it, with the stream's state before the first window, or the job
+    of the same stream whose windows come just before (``after``).
 
-    __slots__ = ("rate", "windows", "state", "probs", "next", "loop", "future", "seconds", "slot", "joined")
+    The audio is converted to float32 by the inference thread, straight into memory it
+    reuses: a job allocates nothing the size of its audio."""
 
-    def __init__(self, rate: int, windows: np.ndarray, state: np.ndarray) -> None:
+    __slots__ = (
+        "rate", "audio", "context", "count", "state", "probs", "next", "loop", "future", "seconds",
+        "slot", "joined", "after", "successor", "finished",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        rate: int,
+        audio: list[np.ndarray],
+        context: np.ndarray,
+        state: np.ndarray | None,
+        after: InferenceJob | None = None,
+    ) -> None:
+        if (state is None) == (after is None):
+            raise ValueError("an InferenceJob starts from a state or after another job, not both")
+        count, rest = divmod(sum(len(a) for a in audio), WINDOW_SAMPLES[rate])
+        if rest or not count or len(context) != CONTEXT_SAMPLES[rate]:
+            raise ValueError(f"an InferenceJob at {rate} Hz takes whole windows and the context")
         self.rate = rate
-        self.windows = windows  # float32 [n, context + window]
+        self.audio = audio  # int16 arrays, count * window samples in all
+        self.context = context  # float32 [context]: the samples just before the audio
+        self.count = count
         self.state = state  # float32 [2, 1, 128]; replaced by the state after the last window
-        self.probs = np.empty(len(windows), dtype=np.float32)
+        self.probs = np.empty(count, dtype=np.float32)
         self.next = 0  # the next window to infer (while batched: where it joined the batch)
         self.loop = asyncio.get_running_loop()
         self.future: asyncio.Future[InferenceJob] = self.loop.create_future()
         self.seconds = 0.0
         self.slot = -1  # its slot in a _Batch, -1 when not batched
         self.joined = 0.0  # the batch's clock when it joined
+        self.after = after  # the job it continues (its state is taken once that job finished)
+        self.successor: InferenceJob | None = None  # inference thread only: the job continuing it
+        self.finished = False  # inference thread only: its windows ran
+
+    def fill(self, out: np.ndarray) -> None:
+        """Write the context and the audio, as float32, at the start of ``out`` (1-D)."""
+        i = len(self.context)
+        out[:i] = self.context
+        for piece in self.audio:
+            np.multiply(piece, INT16_SCALE, out=out[i : i + len(piece)])
+            i += len(piece)
+
+
+def _windows(samples: np.ndarray, rate: int, count: int) -> np.ndarray:
+    """The model windows over ``samples`` (context then audio, float32, last axis): a view
+    of shape ``[..., count, context + window]``, consecutive windows overlapping by the context."""
+    w, c = WINDOW_SAMPLES[rate], CONTEXT_SAMPLES[rate]
+    step = samples.strides[-1]
+    return np.lib.stride_tricks.as_strided(
+        samples,
+        shape=(*samples.shape[:-1], count, c + w),
+        strides=(*samples.strides[:-1], w * step, step),
+        writeable=False,
+    )
 
 
 class _Batch:
-    """The batched jobs of one model rate. Each job owns a slot of three arrays (its windows,
+    """The batched jobs of one model rate. Each job owns a slot of three arrays (its samples,
     their probabilities, its state), so a round gathers its inputs with one indexing
     operation whatever the jobs, and jobs join and leave without touching the others."""
 
@@ -94,7 +148,9 @@ class _Batch:
         self.left = 0  # rounds until the first job finishes
         self.clock = 0.0  # model seconds per window so far (a job's share of each round)
         self.live: np.ndarray | None = None  # the state of the jobs, in round order, if not in `states`
-        self.windows = np.empty((0, 0, 0), dtype=np.float32)  # slot -> [window -> samples]
+        self.capacity = 0  # windows per slot
+        self.samples = np.empty((0, 0), dtype=np.float32)  # slot -> context + audio
+        self.windows = _windows(self.samples, rate, 0)  # slot -> [window -> samples] (a view)
         self.probs = np.empty((0, 0), dtype=np.float32)
         self.states = np.empty((2, 0, 128), dtype=np.float32)
         self.free: list[int] = []
@@ -107,15 +163,11 @@ class _Batch:
 
     def add(self, job: InferenceJob) -> None:
         self._settle()
-        n, size = job.windows.shape
-        if not self.windows.size:
-            self.windows = np.empty((0, 0, size), dtype=np.float32)
-        elif size != self.windows.shape[2]:
-            raise ValueError(f"windows of {size} samples at {self.rate} Hz; expected {self.windows.shape[2]}")
-        if not self.free or n > self.windows.shape[1]:
-            self._grow(max(n, self.windows.shape[1]))
+        n = job.count
+        if not self.free or n > self.capacity:
+            self._grow(max(n, self.capacity))
         slot = self.free.pop()
-        self.windows[slot, :n] = job.windows
+        job.fill(self.samples[slot])
         self.states[:, slot] = job.state[:, 0]
         job.slot, job.joined = slot, self.clock
         self.jobs.append(job)
@@ -127,15 +179,17 @@ class _Batch:
 
     def _grow(self, capacity: int) -> None:
         """More slots (when none is free) or longer ones (for a longer job)."""
-        old = self.windows.shape[0]
+        old = len(self.samples)
         count = max(2 * old, 8) if not self.free else old
-        windows = np.empty((count, capacity, self.windows.shape[2]), dtype=np.float32)
+        size = CONTEXT_SAMPLES[self.rate] + capacity * WINDOW_SAMPLES[self.rate]
+        samples = np.empty((count, size), dtype=np.float32)
         probs = np.empty((count, capacity), dtype=np.float32)
         states = np.empty((2, count, 128), dtype=np.float32)
-        windows[:old, : self.windows.shape[1]] = self.windows
-        probs[:old, : self.probs.shape[1]] = self.probs
+        samples[:old, : self.samples.shape[1]] = self.samples
+        probs[:old, : self.capacity] = self.probs
         states[:, :old] = self.states
-        self.windows, self.probs, self.states = windows, probs, states
+        self.samples, self.probs, self.states, self.capacity = samples, probs, states, capacity
+        self.windows = _windows(samples, self.rate, capacity)
         self.free.extend(range(count - 1, old - 1, -1))
 
     def remove(self, positions: list[int]) -> list[InferenceJob]:
@@ -189,8 +243,11 @@ class SharedModel:
         self._queue: queue.SimpleQueue[InferenceJob | None] = queue.SimpleQueue()  # None: stop
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self._batches: dict[int, _Batch] = {}  # rate -> its batched jobs
+        # rate -> its batched jobs; kept while empty, so that its memory is reused (fresh
+        # memory costs a page fault per 4 KiB on first touch)
+        self._batches: dict[int, _Batch] = {}
         self._loner: InferenceJob | None = None  # the job that ran alone last, unfinished
+        self._lone_samples = np.empty(0, dtype=np.float32)  # the lone job's samples (reused)
         self._session: Any = None
         self._session_lock = threading.Lock()
         self._rates: dict[int, np.ndarray] = {r: np.array(r, dtype=np.int64) for r in WINDOW_SAMPLES}
@@ -233,14 +290,13 @@ class SharedModel:
 
     def _serve(self) -> None:
         active: dict[InferenceJob, None] = {}  # insertion-ordered set
+        joined: list[InferenceJob] = []  # jobs that join the next round
         while True:
-            joined: list[InferenceJob] = []
             if not active:
                 job = self._queue.get()
                 if job is None:
                     return
-                active[job] = None
-                joined.append(job)
+                self._arrive(job, active, joined)
             while True:  # every job already waiting joins the next round
                 try:
                     job = self._queue.get_nowait()
@@ -248,21 +304,45 @@ class SharedModel:
                     break
                 if job is None:
                     return
-                active[job] = None
-                joined.append(job)
+                self._arrive(job, active, joined)
             try:
                 finished = self._step(active, joined)
             except BaseException as exc:  # handed to every waiting stream
                 logger.exception("silero inference failed")
                 self._batches.clear()
                 self._loner = None
-                _send(list(active), exc)
-                active = {}
+                waiting = list(active)
+                for job in list(waiting):
+                    while job.successor is not None:
+                        job = job.successor
+                        waiting.append(job)
+                _send(waiting, exc)
+                active, joined = {}, []
                 continue
+            joined = []
             if finished:
                 for job in finished:
                     del active[job]
+                    job.finished = True
+                    successor = job.successor
+                    if successor is not None:  # it takes over in the next round
+                        job.successor = None
+                        successor.state = job.state
+                        active[successor] = None
+                        joined.append(successor)
                 _send(finished, None)
+
+    @staticmethod
+    def _arrive(job: InferenceJob, active: dict[InferenceJob, None], joined: list[InferenceJob]) -> None:
+        after = job.after
+        job.after = None
+        if after is not None and not after.finished:
+            after.successor = job  # waits for its predecessor's state
+            return
+        if after is not None:
+            job.state = after.state
+        active[job] = None
+        joined.append(job)
 
     def _step(self, active: dict[InferenceJob, None], joined: list[InferenceJob]) -> list[InferenceJob]:
         """Run one round: the next window of every active job, one model call per rate.
@@ -274,11 +354,10 @@ class SharedModel:
         if len(active) == 1:
             job = next(iter(active))
             if job.slot >= 0:  # the last of a batch: it leaves the batch
-                batch = self._batches.pop(job.rate)
-                batch.remove([0])
+                self._batches[job.rate].remove([0])
             sr = self._rates[job.rate]
-            windows, probs, state, k = job.windows, job.probs, job.state, job.next
-            n = len(windows)
+            windows = self._lone_windows(job)
+            probs, state, k, n = job.probs, job.state, job.next, job.count
             t0 = time.perf_counter()
             start = k
             while k < n:
@@ -302,15 +381,22 @@ class SharedModel:
             self._batch(loner.rate).add(loner)
         finished: list[InferenceJob] = []
         for job in joined:
-            if job.next < len(job.windows):
+            if job.next < job.count:
                 self._batch(job.rate).add(job)
             else:
                 finished.append(job)
-        for rate, batch in list(batches.items()):
-            finished += batch.round(run, stats)
-            if not batch.jobs:
-                del batches[rate]
+        for batch in batches.values():
+            if batch.jobs:
+                finished += batch.round(run, stats)
         return finished
+
+    def _lone_windows(self, job: InferenceJob) -> np.ndarray:
+        """The windows of a job that runs alone, in a buffer the thread reuses."""
+        size = len(job.context) + job.count * WINDOW_SAMPLES[job.rate]
+        if len(self._lone_samples) < size:
+            self._lone_samples = np.empty(max(size, 2 * len(self._lone_samples)), dtype=np.float32)
+        job.fill(self._lone_samples)
+        return _windows(self._lone_samples[:size], job.rate, job.count)
 
     def _batch(self, rate: int) -> _Batch:
         batch = self._batches.get(rate)

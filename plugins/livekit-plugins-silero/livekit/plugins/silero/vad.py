@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from dataclasses import dataclass, replace
 
@@ -13,15 +14,16 @@ from livekit.agents import vad as agents_vad
 from livekit.agents.exceptions import AudioFormatError
 from livekit.agents.utils.audio import Resampler
 
-from ._inference import CONTEXT_SAMPLES, WINDOW_SAMPLES, InferenceJob, new_state, shared_model
+from ._inference import CONTEXT_SAMPLES, INT16_SCALE, WINDOW_SAMPLES, InferenceJob, new_state, shared_model
 from .log import logger
 
 SUPPORTED_INPUT_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
 """Input sample rates a stream accepts (resampled to the model rate as needed)."""
 MODEL_RATES = (8000, 16000)
 
-_MAX_WINDOWS_PER_JOB = 32  # ~1 s of audio: a stream fed faster than real time still shares the model
-_INT16_SCALE = np.float32(1.0 / 32768.0)
+# at most ~4 s of audio per job: a stream fed faster than real time (a file, a backlog) still
+# shares the model, in jobs long enough that its results come back in few loop wake-ups
+_MAX_WINDOWS_PER_JOB = 128
 _PROBE = rtc.AudioFrame(bytes(4), 8000, 2, 1)
 _RAW_IS_BUFFER = isinstance(getattr(_PROBE, "_data", None), (bytes, bytearray))
 # livekit.rtc keeps a frame's format in plain attributes behind its properties: reading them
@@ -56,6 +58,12 @@ class VADOptions:
         if self.deactivation_threshold is not None:
             return self.deactivation_threshold
         return max(self.activation_threshold - 0.15, 0.01)
+
+
+def _tail(pieces: list[np.ndarray], n: int) -> np.ndarray:
+    """The last ``n`` samples of ``pieces`` (int16) as float32 in [-1, 1)."""
+    last = pieces[-1] if len(pieces[-1]) >= n else np.concatenate(pieces)
+    return np.multiply(last[-n:], INT16_SCALE, dtype=np.float32)
 
 
 def _check_options(o: VADOptions) -> None:
@@ -217,7 +225,7 @@ class VADStream(agents_vad.VADStream):
         self._state = new_state()
         self._ring: deque[tuple[int, np.ndarray]] = deque()  # (input sample index, interleaved int16)
         self._ring_end = 0  # input samples received
-        self._pending: list[np.ndarray] = []  # model-rate mono audio not yet inferred (int16 or float32)
+        self._pending: list[np.ndarray] = []  # model-rate mono int16 audio not yet inferred
         self._pending_len = 0
         self._model_pos = 0  # model-rate samples inferred
         self._resampler: Resampler | None = None
@@ -225,26 +233,14 @@ class VADStream(agents_vad.VADStream):
         self._run_start = 0  # model sample where that run began
         self._silence_run = 0.0
         self._silence_start = 0
-        self._speech_head: np.ndarray | None = None  # the kept speech once it exceeded the cap
-        queue = self._input_q
-        limit = _MAX_WINDOWS_PER_JOB * self._window
+        self._speech_head: bytes | None = None  # the kept speech once it exceeded the cap
         try:
             async for item in self._input():
                 # _WAKE (a window's worth arrived) or FLUSH (take what arrived so far)
                 if item is _WAKE:
                     self._wake_queued = False
-                frames, self._arrived, self._arrived_samples = self._arrived, [], 0
-                if frames:
-                    self._accept(frames)
-                if self._pending_len >= self._window and (queue.empty() or self._pending_len >= limit):
-                    await self._infer(final=False)
-            if self._arrived:  # less than a window arrived after the last wake-up
-                frames, self._arrived, self._arrived_samples = self._arrived, [], 0
-                self._accept(frames)
-            if self._resampler is not None:
-                for f in self._resampler.flush():
-                    self._add_model_audio(np.frombuffer(f.data, dtype=np.int16))
-            await self._infer(final=True)
+                await self._process(final=False)
+            await self._process(final=True)
             if self._speaking:
                 self._emit_end(final=True)
         except asyncio.CancelledError:
@@ -252,6 +248,83 @@ class VADStream(agents_vad.VADStream):
             if self._speaking:
                 self._emit_end(final=True)
             raise
+
+    async def _process(self, *, final: bool) -> None:
+        """Infer every complete window of what arrived (at the end, the zero-padded rest too).
+
+        A backlog is cut into jobs of at most ``_MAX_WINDOWS_PER_JOB`` windows, each accepted
+        from the arrived frames just before it is submitted, so a long burst never holds
+        more than a few jobs of converted audio. The next job is submitted before the results
+        of the previous one are handled: the model never waits for this stream."""
+        W = self._window
+        limit = _MAX_WINDOWS_PER_JOB * W
+        previous: InferenceJob | None = None
+        try:
+            while True:
+                if self._arrived and self._pending_len < limit:
+                    self._take(limit - self._pending_len)
+                if final and not self._arrived:
+                    self._pad_pending()
+                count = min(self._pending_len, limit) // W
+                if not count:
+                    break
+                audio = self._pop_pending(count * W)
+                state = None if previous else self._state
+                job = InferenceJob(self._opts.sample_rate, audio, self._context, state, previous)
+                self._context = _tail(audio, len(self._context))
+                self._model.submit(job)
+                if previous is not None:
+                    await self._handle(previous)
+                previous = job
+            if previous is not None:
+                await self._handle(previous)
+                previous = None
+        finally:
+            if previous is not None:  # failed or cancelled: nobody waits for the rest
+                previous.future.cancel()
+
+    async def _handle(self, job: InferenceJob) -> None:
+        await job.future
+        self._state = job.state
+        self._on_probabilities(job.probs, job.seconds / job.count)
+
+    def _take(self, model_samples: int) -> None:
+        """Accept arrived frames, about ``model_samples`` worth (at least one frame)."""
+        arrived = self._arrived
+        per_frame = arrived[0].samples_per_channel * self._opts.sample_rate / self._in_rate
+        k = max(1, math.ceil(model_samples / per_frame))
+        if k >= len(arrived):
+            frames, self._arrived, self._arrived_samples = arrived, [], 0
+        else:
+            frames = arrived[:k]
+            del arrived[:k]
+        self._accept(frames)
+
+    def _pad_pending(self) -> None:
+        """At the end of input: flush the resampler, zero-pad to a whole window."""
+        if self._resampler is not None:
+            for f in self._resampler.flush():
+                self._add_model_audio(np.frombuffer(f.data, dtype=np.int16))
+            self._resampler = None
+        if self._pending_len % self._window:
+            self._add_model_audio(np.zeros(self._window - self._pending_len % self._window, dtype=np.int16))
+
+    def _pop_pending(self, samples: int) -> list[np.ndarray]:
+        """The first ``samples`` of the pending audio, as the arrays (or views) holding them."""
+        out: list[np.ndarray] = []
+        pending = self._pending
+        need = samples
+        while need:
+            piece = pending[0]
+            if len(piece) <= need:
+                out.append(pending.pop(0))
+                need -= len(piece)
+            else:
+                out.append(piece[:need])
+                pending[0] = piece[need:]
+                need = 0
+        self._pending_len -= samples
+        return out
 
     def _accept(self, frames: list[rtc.AudioFrame]) -> None:
         if len(frames) == 1:
@@ -280,90 +353,70 @@ class VADStream(agents_vad.VADStream):
             self._pending.append(samples)
             self._pending_len += len(samples)
 
-    async def _infer(self, *, final: bool) -> None:
-        """Run every complete pending window (and, at the end, the zero-padded rest)."""
-        if not self._pending_len:
-            return
-        audio = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
-        W = self._window
-        if final and len(audio) % W:
-            audio = np.concatenate([audio, np.zeros(W - len(audio) % W, dtype=audio.dtype)])
-        n = len(audio) // W
-        rest = audio[n * W :]
-        self._pending = [rest] if len(rest) else []
-        self._pending_len = len(rest)
-        C = len(self._context)
-        done = 0
-        while done < n:
-            k = min(n - done, _MAX_WINDOWS_PER_JOB)
-            chunk = audio[done * W : (done + k) * W].reshape(k, W)
-            # window i: the last C samples before it (the context), then its W samples
-            windows = np.empty((k, C + W), dtype=np.float32)
-            body = windows[:, C:]
-            if chunk.dtype != np.float32:
-                np.multiply(chunk, _INT16_SCALE, out=body)
-            else:
-                body[:] = chunk
-            windows[0, :C] = self._context
-            windows[1:, :C] = body[:-1, W - C :]
-            self._context = body[-1, W - C :].copy()
-            job = InferenceJob(self._opts.sample_rate, windows, self._state)
-            await self._model.submit(job)
-            self._state = job.state
-            self._on_probabilities(job.probs, job.seconds / k)
-            done += k
-
     def _on_probabilities(self, probs: np.ndarray, seconds_each: float) -> None:
+        """Advance the speech state machine over ``probs`` (one per window) and emit the
+        events, INFERENCE_DONE ones in one batch per job: this loop runs for every window."""
         opts = self._opts
-        model_rate = opts.sample_rate
         W = self._window
-        win_dur = W / model_rate
+        win_dur = W / opts.sample_rate
         act, deact = opts.activation_threshold, opts.release_threshold
+        min_speech, min_silence = opts.min_speech_duration - 1e-9, opts.min_silence_duration - 1e-9
         in_rate = self._in_rate
-        ratio = in_rate / model_rate
-        emit = self._emit  # per window: keep this loop lean
-        inference_events = opts.inference_events
+        ratio = in_rate / opts.sample_rate
+        done: list[agents_vad.VADEvent] | None = [] if opts.inference_events else None
         InferenceDone = agents_vad.VADEventType.INFERENCE_DONE
         Event = agents_vad.VADEvent
-        for p in probs.tolist():
-            start = self._model_pos
-            self._model_pos = end = start + W
-            end_in = min(round(end * ratio), self._ring_end)
-            self._processed_in = end_in
+        # each window's end, at the model rate and in input samples (the last one may be padding)
+        ends = np.arange(self._model_pos + W, self._model_pos + (len(probs) + 1) * W, W)
+        ends_in = np.minimum(np.rint(ends * ratio), self._ring_end).astype(np.int64)
+        end = self._model_pos
+        end_in = self._processed_in
+        for p, end_in in zip(probs.tolist(), ends_in.tolist(), strict=True):
+            start = end
+            end += W
             if not self._speaking:
                 if p >= act:
                     if self._speech_run == 0.0:
                         self._run_start = start
                     self._speech_run += win_dur
-                    if self._speech_run >= opts.min_speech_duration - 1e-9:
+                    if self._speech_run >= min_speech:
+                        self._model_pos, self._processed_in = end, end_in
+                        if done:  # the events so far go first
+                            self._emit_many(done)
+                            done = []
                         self._emit_start(end_in, min(round(self._run_start * ratio), end_in))
                 else:
                     self._speech_run = 0.0
+            elif p < deact:
+                if self._silence_run == 0.0:
+                    self._silence_start = start
+                self._silence_run += win_dur
+                if self._silence_run >= min_silence:
+                    self._model_pos, self._processed_in = end, end_in
+                    if done:
+                        self._emit_many(done)
+                        done = []
+                    self._emit_end(final=False)
             else:
-                if p < deact:
-                    if self._silence_run == 0.0:
-                        self._silence_start = start
-                    self._silence_run += win_dur
-                    if self._silence_run >= opts.min_silence_duration - 1e-9:
-                        self._emit_end(final=False)
-                else:
-                    self._silence_run = 0.0
-            if not inference_events:
-                continue
-            speaking = self._speaking
-            emit(
-                Event(
-                    InferenceDone,
-                    end_in,
-                    end_in / in_rate,
-                    (end_in - self._speech_start) / in_rate if speaking else self._speech_run,
-                    self._silence_run,
-                    [],
-                    p,
-                    seconds_each,
-                    speaking,
+                self._silence_run = 0.0
+            if done is not None:
+                speaking = self._speaking
+                done.append(
+                    Event(
+                        InferenceDone,
+                        end_in,
+                        end_in / in_rate,
+                        (end_in - self._speech_start) / in_rate if speaking else self._speech_run,
+                        self._silence_run,
+                        [],
+                        p,
+                        seconds_each,
+                        speaking,
+                    )
                 )
-            )
+        self._model_pos, self._processed_in = end, end_in
+        if done:
+            self._emit_many(done)
         self._trim_ring()
 
     # --- events --------------------------------------------------------------------------------
@@ -442,7 +495,8 @@ class VADStream(agents_vad.VADStream):
         while ring and ring[0][0] + len(ring[0][1]) // ch <= keep_from:
             ring.popleft()
 
-    def _slice(self, a: int, b: int) -> np.ndarray:
+    def _slice(self, a: int, b: int) -> bytes:
+        """Input samples ``a`` to ``b`` (interleaved int16), copied once out of the ring."""
         ch = self._in_channels
         parts = []
         for start, pcm in self._ring:
@@ -452,13 +506,13 @@ class VADStream(agents_vad.VADStream):
             if start >= b:
                 break
             lo, hi = max(a - start, 0), min(b - start, n)
-            parts.append(pcm[lo * ch : hi * ch])
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+            parts.append(pcm[lo * ch : hi * ch].data)
+        return b"".join(parts)
 
-    def _to_frame(self, pcm: np.ndarray) -> rtc.AudioFrame:
+    def _to_frame(self, pcm: bytes) -> rtc.AudioFrame:
         ch = self._in_channels
-        return rtc.AudioFrame(pcm.tobytes(), self._in_rate, ch, len(pcm) // ch)
+        return rtc.AudioFrame(pcm, self._in_rate, ch, len(pcm) // (2 * ch))
 
     def _frames(self, a: int, b: int) -> list[rtc.AudioFrame]:
         pcm = self._slice(a, b)
-        return [self._to_frame(pcm)] if len(pcm) else []
+        return [self._to_frame(pcm)] if pcm else []
