@@ -247,7 +247,7 @@ class SharedModel:
         # memory costs a page fault per 4 KiB on first touch)
         self._batches: dict[int, _Batch] = {}
         self._loner: InferenceJob | None = None  # the job that ran alone last, unfinished
-        self._lone_samples = np.empty(0, dtype=np.float32)  # the lone job's samples (reused)
+        self._lone = np.empty(0, dtype=np.float32)  # the lone job's samples (reused)
         self._session: Any = None
         self._session_lock = threading.Lock()
         self._rates: dict[int, np.ndarray] = {r: np.array(r, dtype=np.int64) for r in WINDOW_SAMPLES}
@@ -356,12 +356,14 @@ class SharedModel:
             if job.slot >= 0:  # the last of a batch: it leaves the batch
                 self._batches[job.rate].remove([0])
             sr = self._rates[job.rate]
-            windows = self._lone_windows(job)
+            samples = self._lone_samples(job)
+            W, size = WINDOW_SAMPLES[job.rate], WINDOW_SAMPLES[job.rate] + CONTEXT_SAMPLES[job.rate]
             probs, state, k, n = job.probs, job.state, job.next, job.count
             t0 = time.perf_counter()
             start = k
             while k < n:
-                out, state = run(None, {"input": windows[k : k + 1], "state": state, "sr": sr})
+                window = samples[None, k * W : k * W + size]
+                out, state = run(None, {"input": window, "state": state, "sr": sr})
                 probs[k] = out[0, 0]
                 k += 1
                 if not self._queue.empty():
@@ -390,13 +392,13 @@ class SharedModel:
                 finished += batch.round(run, stats)
         return finished
 
-    def _lone_windows(self, job: InferenceJob) -> np.ndarray:
-        """The windows of a job that runs alone, in a buffer the thread reuses."""
+    def _lone_samples(self, job: InferenceJob) -> np.ndarray:
+        """The samples of a job that runs alone (context first), in a buffer the thread reuses."""
         size = len(job.context) + job.count * WINDOW_SAMPLES[job.rate]
-        if len(self._lone_samples) < size:
-            self._lone_samples = np.empty(max(size, 2 * len(self._lone_samples)), dtype=np.float32)
-        job.fill(self._lone_samples)
-        return _windows(self._lone_samples[:size], job.rate, job.count)
+        if len(self._lone) < size:
+            self._lone = np.empty(max(size, 2 * len(self._lone)), dtype=np.float32)
+        job.fill(self._lone)
+        return self._lone
 
     def _batch(self, rate: int) -> _Batch:
         batch = self._batches.get(rate)

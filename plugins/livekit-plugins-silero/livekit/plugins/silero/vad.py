@@ -361,19 +361,21 @@ class VADStream(agents_vad.VADStream):
         win_dur = W / opts.sample_rate
         act, deact = opts.activation_threshold, opts.release_threshold
         min_speech, min_silence = opts.min_speech_duration - 1e-9, opts.min_silence_duration - 1e-9
-        in_rate = self._in_rate
-        ratio = in_rate / opts.sample_rate
+        in_rate, model_rate = self._in_rate, opts.sample_rate
+        ratio = in_rate / model_rate
+        half = model_rate // 2  # rounds the input position (no ties at the supported rates)
+        ring_end = self._ring_end
         done: list[agents_vad.VADEvent] | None = [] if opts.inference_events else None
         InferenceDone = agents_vad.VADEventType.INFERENCE_DONE
         Event = agents_vad.VADEvent
-        # each window's end, at the model rate and in input samples (the last one may be padding)
-        ends = np.arange(self._model_pos + W, self._model_pos + (len(probs) + 1) * W, W)
-        ends_in = np.minimum(np.rint(ends * ratio), self._ring_end).astype(np.int64)
         end = self._model_pos
         end_in = self._processed_in
-        for p, end_in in zip(probs.tolist(), ends_in.tolist(), strict=True):
+        for p in probs.tolist():
             start = end
             end += W
+            end_in = (end * in_rate + half) // model_rate
+            if end_in > ring_end:  # the zero padding of the last window
+                end_in = ring_end
             if not self._speaking:
                 if p >= act:
                     if self._speech_run == 0.0:
