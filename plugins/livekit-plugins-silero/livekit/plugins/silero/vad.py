@@ -269,7 +269,7 @@ class VADStream(agents_vad.VADStream):
                 if not count:
                     break
                 audio = self._pop_pending(count * W)
-                state = None if previous else self._state
+                state = None if previous is not None else self._state
                 job = InferenceJob(self._opts.sample_rate, audio, self._context, state, previous)
                 self._context = _tail(audio, len(self._context))
                 self._model.submit(job)
