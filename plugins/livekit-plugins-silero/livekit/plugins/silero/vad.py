@@ -507,8 +507,11 @@ class VADStream(agents_vad.VADStream):
                 continue
             if start >= b:
                 break
-            lo, hi = max(a - start, 0), min(b - start, n)
-            parts.append(pcm[lo * ch : hi * ch].data)
+            if a <= start and start + n <= b:
+                parts.append(pcm)  # a whole entry (the common case): no slice
+            else:
+                lo, hi = max(a - start, 0), min(b - start, n)
+                parts.append(pcm[lo * ch : hi * ch])
         return b"".join(parts)
 
     def _to_frame(self, pcm: bytes) -> rtc.AudioFrame:
