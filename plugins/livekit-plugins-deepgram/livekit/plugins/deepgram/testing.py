@@ -36,7 +36,7 @@ import numpy as np
 from aiohttp import WSMsgType, web
 
 from livekit.agents.testing.conformance import STT_TEXT as CONFORMANCE_TEXT
-from livekit.agents.testing.loopback import serve_app
+from livekit.agents.testing.loopback import LoopbackService
 
 MODELS = ("nova-3", "nova-2", "nova", "enhanced", "base", "whisper")
 UTTERANCE_GAP = 0.6
@@ -118,23 +118,23 @@ def speech_segments(pcm: bytes, rate: int, *, gap: float = UTTERANCE_GAP) -> lis
     return [(s, e) for s, e in segs if e - s >= 0.1]
 
 
-class FakeDeepgram:
+class FakeDeepgram(LoopbackService):
     """Deepgram's listen API on a free loopback port."""
 
+    max_body = 64 * 1024 * 1024
+
     def __init__(self, *, api_key: str = "dg-fake-0123456789abcdef", idle_timeout: float = 10.0, interim_every: float = 0.3) -> None:
+        super().__init__()
         self.api_key = api_key
         self.idle_timeout = idle_timeout
         self.interim_every = interim_every
         self.sessions: list[Session] = []
         self.utterances: list[tuple[str, float]] = []
         self._faults: list[Fault] = []
-        self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def live(self) -> list[Session]:
@@ -160,24 +160,9 @@ class FakeDeepgram:
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    async def start(self) -> FakeDeepgram:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/v1/listen", self._live)
         app.router.add_post("/v1/listen", self._prerecorded)
-        self._runner, self.port = await serve_app(app)
-        return self
-
-    async def aclose(self) -> None:
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeDeepgram:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     # --- checks shared by both endpoints --------------------------------------------------
 
@@ -231,7 +216,7 @@ class FakeDeepgram:
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), seconds)
+            await asyncio.wait_for(self.closing.wait(), seconds)
 
     # --- pre-recorded -------------------------------------------------------------------
 

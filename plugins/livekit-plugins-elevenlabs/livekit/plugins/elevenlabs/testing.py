@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from aiohttp import WSCloseCode, web
 
-from livekit.agents.testing.loopback import serve_app
+from livekit.agents.testing.loopback import LoopbackService
 from livekit.agents.testing.speech import spoken_pcm
 
 PCM_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
@@ -100,8 +100,10 @@ def _alignment(chars: str, duration_ms: int) -> dict[str, Any]:
     }
 
 
-class FakeElevenLabs:
+class FakeElevenLabs(LoopbackService):
     """The fake service. ``url`` is its base URL; ``api_key`` the only key it accepts."""
+
+    shutdown_timeout = 0.5
 
     def __init__(
         self,
@@ -112,6 +114,7 @@ class FakeElevenLabs:
         chunk_delay: float = 0.01,
         host: str = "127.0.0.1",
     ) -> None:
+        super().__init__(host)
         self.api_key = api_key
         self.voices = voices or [
             {"voice_id": "EXAVITQu4vr4xnSDxMaL", "name": "Sarah", "category": "premade", "labels": {"accent": "american"}},
@@ -119,42 +122,28 @@ class FakeElevenLabs:
         ]
         self.chunk_ms = chunk_ms
         self.chunk_delay = chunk_delay
-        self.host = host
         self.requests: list[Recorded] = []
         self.failures: list[Failure] = []
         self.hold: asyncio.Event | None = None
         """When set to an Event, HTTP streams pause after their first chunk until it is set."""
-        self._runner: web.AppRunner | None = None
-        self._port = 0
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- lifecycle ---------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self._port}"
+        return f"http://{self.host}:{self.port}"
 
-    async def start(self) -> FakeElevenLabs:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/text-to-speech/{voice_id}/stream", self._http_stream)
         app.router.add_post("/v1/text-to-speech/{voice_id}", self._http_stream)
         app.router.add_get("/v1/text-to-speech/{voice_id}/stream-input", self._ws)
         app.router.add_get("/v1/voices", self._voices)
-        self._runner, self._port = await serve_app(app, self.host, shutdown_timeout=0.5)
-        return self
 
     async def aclose(self) -> None:
         if self.hold is not None:
             self.hold.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeElevenLabs:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+        await super().aclose()
 
     # --- scripting ----------------------------------------------------------------------
 

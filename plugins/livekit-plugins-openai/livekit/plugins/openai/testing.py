@@ -37,7 +37,7 @@ import numpy as np
 from aiohttp import web
 
 from livekit.agents.testing.conformance import STT_TEXT as CONFORMANCE_TEXT
-from livekit.agents.testing.loopback import serve_app
+from livekit.agents.testing.loopback import LoopbackService
 
 TRANSCRIPTION_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
 SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
@@ -114,10 +114,13 @@ def _matches(heard: float, expected: float) -> bool:
     return abs(heard - expected) <= 0.12 + 0.08 * expected
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackService):
     """OpenAI's audio endpoints on a free loopback port."""
 
+    max_body = 26 * 1024 * 1024
+
     def __init__(self, *, api_key: str = "sk-fake-0123456789abcdef", chunk_bytes: int = 4800, chunk_interval: float = 0.005) -> None:
+        super().__init__()
         self.api_key = api_key
         self.chunk_bytes = chunk_bytes
         """Bytes per body chunk of the speech endpoint (4800 = 100 ms of PCM)."""
@@ -128,15 +131,12 @@ class FakeOpenAI:
         self.requests: list[Request] = []
         self.utterances: list[tuple[str, float]] = []
         self._faults: list[Fault] = []
-        self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     # --- control ----------------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"http://{self.host}:{self.port}/v1"
 
     def expect(self, sample: Any) -> None:
         """Make the fake able to "hear" the utterances of a SpeechSample (``.pcm``,
@@ -161,33 +161,21 @@ class FakeOpenAI:
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    async def start(self) -> FakeOpenAI:
-        app = web.Application(client_max_size=26 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         app.router.add_post("/v1/audio/speech", self._speech)
-        self._runner, self.port = await serve_app(app)
-        return self
 
     async def aclose(self) -> None:
-        self._closing.set()
         if self.hold is not None:
             self.hold.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeOpenAI:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+        await super().aclose()
 
     # --- helpers ------------------------------------------------------------------------
 
     async def _sleep(self, seconds: float) -> None:
         """Stall for ``seconds``, or until the fake is closed."""
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), seconds)
+            await asyncio.wait_for(self.closing.wait(), seconds)
 
     @staticmethod
     def _error(status: int, message: str, *, type_: str = "invalid_request_error", param: str | None = None, code: str | None = None, headers: dict[str, str] | None = None) -> web.Response:
