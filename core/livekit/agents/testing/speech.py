@@ -149,3 +149,46 @@ def spoken_pcm(text: str, sample_rate: int, speed: float = 1.0) -> bytes:
             tone = 8000 * np.sin(2 * np.pi * (180 + 20 * (i % 5)) * t) * np.hanning(n)
             out.append(tone.astype(np.int16).tobytes() + bytes(int(sample_rate * 0.08) * 2))
         return b"".join(out)
+
+
+# --- "hearing" for provider fakes: utterances recognised by their lengths ----------------------
+
+UTTERANCE_GAP = 0.6
+"""Pauses shorter than this (seconds) do not split an utterance."""
+
+
+def speech_segments(pcm: bytes, rate: int, *, gap: float = UTTERANCE_GAP) -> list[tuple[float, float]]:
+    """Where the speech is in PCM16 mono, in seconds: runs of 20 ms windows with a sample
+    above 300, merged across pauses shorter than ``gap``; runs under 0.1 s are dropped."""
+    a = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype=np.int16).astype(np.int32)
+    win = max(1, rate // 50)
+    n = len(a) // win
+    if n == 0:
+        return []
+    loud = np.abs(a[: n * win].reshape(n, win)).max(axis=1) > 300
+    segs: list[list[float]] = []
+    for i in np.nonzero(loud)[0]:
+        t0, t1 = i * win / rate, (i + 1) * win / rate
+        if segs and t0 - segs[-1][1] < gap:
+            segs[-1][1] = t1
+        else:
+            segs.append([t0, t1])
+    return [(s, e) for s, e in segs if e - s >= 0.1]
+
+
+def utterance_lengths(sample: SpeechSample) -> list[tuple[str, float]]:
+    """``(text, seconds)`` of each utterance of ``sample``, as :func:`speech_segments`
+    measures it: what a fake learns so that it can "hear" the sample later."""
+    segs = speech_segments(sample.pcm, sample.sample_rate)
+    if len(segs) != len(sample.utterances):
+        raise ValueError(
+            f"found {len(segs)} speech segments for {len(sample.utterances)} utterances; use longer silences"
+        )
+    return [(text, e - s) for text, (s, e) in zip(sample.utterances, segs, strict=True)]
+
+
+def closest_utterance(seconds: float, utterances: list[tuple[str, float]]) -> int | None:
+    """The index of the utterance whose length is closest to ``seconds``, if one is within
+    0.12 s + 8 % of its length, else ``None``."""
+    fits = [(abs(seconds - d), i) for i, (_, d) in enumerate(utterances) if abs(seconds - d) <= 0.12 + 0.08 * d]
+    return min(fits)[1] if fits else None

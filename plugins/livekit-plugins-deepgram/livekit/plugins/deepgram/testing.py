@@ -37,9 +37,9 @@ from aiohttp import WSMsgType, web
 
 from livekit.agents.testing.conformance import STT_TEXT as CONFORMANCE_TEXT
 from livekit.agents.testing.loopback import LoopbackService
+from livekit.agents.testing.speech import UTTERANCE_GAP, closest_utterance, speech_segments, utterance_lengths
 
 MODELS = ("nova-3", "nova-2", "nova", "enhanced", "base", "whisper")
-UTTERANCE_GAP = 0.6
 """Silence (s) after which the fake ends an utterance (it never splits one at shorter pauses)."""
 
 
@@ -99,25 +99,6 @@ class Session:
         return len(self.audio) / 2 / rate
 
 
-def speech_segments(pcm: bytes, rate: int, *, gap: float = UTTERANCE_GAP) -> list[tuple[float, float]]:
-    """Where the speech is, in seconds: runs of 20 ms windows with a sample above 300,
-    merged across pauses shorter than ``gap``."""
-    a = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype=np.int16).astype(np.int32)
-    win = max(1, rate // 50)
-    n = len(a) // win
-    if n == 0:
-        return []
-    loud = np.abs(a[: n * win].reshape(n, win)).max(axis=1) > 300
-    segs: list[list[float]] = []
-    for i in np.nonzero(loud)[0]:
-        t0, t1 = i * win / rate, (i + 1) * win / rate
-        if segs and t0 - segs[-1][1] < gap:
-            segs[-1][1] = t1
-        else:
-            segs.append([t0, t1])
-    return [(s, e) for s, e in segs if e - s >= 0.1]
-
-
 class FakeDeepgram(LoopbackService):
     """Deepgram's listen API on a free loopback port."""
 
@@ -142,21 +123,15 @@ class FakeDeepgram(LoopbackService):
 
     def expect(self, sample: Any) -> None:
         """Let the fake "hear" a SpeechSample's utterances: it learns the length of each."""
-        segs = speech_segments(sample.pcm, sample.sample_rate)
-        if len(segs) != len(sample.utterances):
-            raise ValueError(f"found {len(segs)} speech segments for {len(sample.utterances)} utterances; use longer silences")
-        self.utterances += [(text, e - s) for text, (s, e) in zip(sample.utterances, segs, strict=True)]
+        self.utterances += utterance_lengths(sample)
 
     def script(self, *faults: Fault) -> None:
         """Apply these faults, in order, to the next connections or requests."""
         self._faults.extend(faults)
 
     def _match(self, seconds: float) -> tuple[int, str] | None:
-        fits = [(abs(seconds - d), i, t) for i, (t, d) in enumerate(self.utterances) if abs(seconds - d) <= 0.12 + 0.08 * d]
-        if not fits:
-            return None
-        _, i, text = min(fits)
-        return i, text
+        i = closest_utterance(seconds, self.utterances)
+        return None if i is None else (i, self.utterances[i][0])
 
     # --- lifecycle ----------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ from aiohttp import web
 
 from livekit.agents.testing.conformance import STT_TEXT as CONFORMANCE_TEXT
 from livekit.agents.testing.loopback import LoopbackService
+from livekit.agents.testing.speech import closest_utterance, speech_segments, utterance_lengths
 
 TRANSCRIPTION_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
 SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
@@ -91,29 +92,6 @@ class Request:
     answered: int = 0
 
 
-def speech_segments(pcm: bytes, rate: int, *, gap: float = 0.6) -> list[tuple[float, float]]:
-    """Where the speech is, in seconds: runs of 20 ms windows with a sample above 300,
-    merged across pauses shorter than ``gap``."""
-    a = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype=np.int16).astype(np.int32)
-    win = max(1, rate // 50)
-    n = len(a) // win
-    if n == 0:
-        return []
-    loud = np.abs(a[: n * win].reshape(n, win)).max(axis=1) > 300
-    segs: list[list[float]] = []
-    for i in np.nonzero(loud)[0]:
-        t0, t1 = i * win / rate, (i + 1) * win / rate
-        if segs and t0 - segs[-1][1] < gap:
-            segs[-1][1] = t1
-        else:
-            segs.append([t0, t1])
-    return [(s, e) for s, e in segs if e - s >= 0.1]
-
-
-def _matches(heard: float, expected: float) -> bool:
-    return abs(heard - expected) <= 0.12 + 0.08 * expected
-
-
 class FakeOpenAI(LoopbackService):
     """OpenAI's audio endpoints on a free loopback port."""
 
@@ -141,10 +119,7 @@ class FakeOpenAI(LoopbackService):
     def expect(self, sample: Any) -> None:
         """Make the fake able to "hear" the utterances of a SpeechSample (``.pcm``,
         ``.sample_rate``, ``.utterances``): it learns the length of each."""
-        segs = speech_segments(sample.pcm, sample.sample_rate)
-        if len(segs) != len(sample.utterances):
-            raise ValueError(f"found {len(segs)} speech segments for {len(sample.utterances)} utterances; use longer silences")
-        self.utterances += [(text, e - s) for text, (s, e) in zip(sample.utterances, segs, strict=True)]
+        self.utterances += utterance_lengths(sample)
 
     def script(self, *faults: Fault) -> None:
         """Apply these faults, in order, to the next requests."""
@@ -154,9 +129,9 @@ class FakeOpenAI(LoopbackService):
         """The text the fake understands in this audio."""
         words = []
         for s, e in speech_segments(pcm, rate):
-            fits = [(abs(e - s - seconds), text) for text, seconds in self.utterances if _matches(e - s, seconds)]
-            if fits:
-                words.append(min(fits)[1])
+            i = closest_utterance(e - s, self.utterances)
+            if i is not None:
+                words.append(self.utterances[i][0])
         return " ".join(words)
 
     # --- lifecycle ----------------------------------------------------------------------
