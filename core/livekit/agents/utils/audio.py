@@ -155,12 +155,17 @@ def read_wav(source: str | Path | bytes, frame_ms: int = 10) -> list[rtc.AudioFr
 def wav_bytes(buffer: AudioBuffer) -> bytes:
     """The audio as a PCM16 WAV file, in memory."""
     frame = merge_frames(buffer)
+    return pcm_wav(bytes(frame.data), frame.sample_rate, frame.num_channels)
+
+
+def pcm_wav(pcm: bytes, sample_rate: int, num_channels: int = 1) -> bytes:
+    """Interleaved PCM16 as a WAV file, in memory."""
     out = io.BytesIO()
     with wave.open(out, "wb") as w:
-        w.setnchannels(frame.num_channels)
+        w.setnchannels(num_channels)
         w.setsampwidth(2)
-        w.setframerate(frame.sample_rate)
-        w.writeframes(bytes(frame.data))
+        w.setframerate(sample_rate)
+        w.writeframes(pcm)
     return out.getvalue()
 
 

@@ -40,6 +40,7 @@ from google.cloud import texttospeech_v1 as tts
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from livekit.agents.testing.speech import spoken_pcm
+from livekit.agents.utils.audio import pcm_wav
 
 Method = Literal["any", "Recognize", "StreamingRecognize", "SynthesizeSpeech", "ListVoices"]
 FailureKind = Literal["status", "stall", "drop", "malformed"]
@@ -103,19 +104,6 @@ def _duration(seconds: float) -> duration_pb2.Duration:
     return d
 
 
-
-
-def _wav(pcm: bytes, rate: int) -> bytes:
-    import io
-    import wave
-
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm)
-    return out.getvalue()
 
 
 class _Ear:
@@ -593,7 +581,7 @@ class FakeGoogleCloud:
             pcm = await asyncio.to_thread(spoken_pcm, text, rate, speed)
             call.audio_seconds = len(pcm) / 2 / rate
             call.completed = True
-            return tts.SynthesizeSpeechResponse(audio_content=_wav(pcm, rate))
+            return tts.SynthesizeSpeechResponse(audio_content=pcm_wav(pcm, rate))
         except _Abort as err:
             await self._abort(context, call, err)
 

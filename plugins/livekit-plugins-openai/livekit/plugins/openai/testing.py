@@ -39,6 +39,7 @@ from aiohttp import web
 from livekit.agents.testing.conformance import STT_TEXT as CONFORMANCE_TEXT
 from livekit.agents.testing.loopback import LoopbackService
 from livekit.agents.testing.speech import closest_utterance, speech_segments, utterance_lengths
+from livekit.agents.utils.audio import pcm_wav
 
 TRANSCRIPTION_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
 SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
@@ -291,7 +292,7 @@ class FakeOpenAI(LoopbackService):
         if fmt not in ("pcm", "wav"):
             return self._error(400, f"this fake renders only 'pcm' and 'wav', not '{fmt}'", param="response_format")
         pcm = speak(text, float(speed))
-        body = pcm if fmt == "pcm" else _wav(pcm)
+        body = pcm if fmt == "pcm" else pcm_wav(pcm, PCM_RATE)
         ctype = "audio/pcm" if fmt == "pcm" else "audio/wav"
         faulted = await self._fault(request, body, ctype)
         if faulted is not None:
@@ -327,14 +328,6 @@ def speak(text: str, speed: float = 1.0, rate: int = PCM_RATE) -> bytes:
     return np.clip(np.concatenate(out), -32767, 32767).astype("<i2").tobytes()
 
 
-def _wav(pcm: bytes, rate: int = PCM_RATE) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm)
-    return out.getvalue()
 
 
 @contextlib.asynccontextmanager
