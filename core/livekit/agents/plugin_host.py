@@ -198,15 +198,19 @@ class PluginHost:
 
     def _fail(self, name: str, record: PluginRecord, exc: Exception) -> None:
         """Mark ``name`` failed and undo whatever it registered (never half-loaded)."""
+        self._undo(name, record, exc)
+        if self.strict:
+            raise PluginError(f"plugin {name!r} failed to load: {record.error}", plugin=name) from exc
+        logger.warning("plugin %s failed to load: %s", name, record.error)
+
+    def _undo(self, name: str, record: PluginRecord, exc: Exception) -> None:
+        """Record why ``name`` failed and remove whatever it registered."""
         record.status = "failed"
         record.error = str(exc) if isinstance(exc, PluginError) else _one_line(exc)
         record.providers = {}
         self.registry.remove_plugin(name)
         if self.pm.get_plugin(name) is not None:
             self.pm.unregister(name=name)
-        if self.strict:
-            raise PluginError(f"plugin {name!r} failed to load: {record.error}", plugin=name) from exc
-        logger.warning("plugin %s failed to load: %s", name, record.error)
 
     def register_plugin(self, name: str, module: Any, *, distribution: str | None = None) -> PluginRecord:
         """Register a plugin object directly (tests, one-off plugins in an agent script)."""
@@ -223,12 +227,7 @@ class PluginHost:
         try:
             self._register(name, module, record)
         except Exception as exc:
-            record.status = "failed"
-            record.error = str(exc) if isinstance(exc, PluginError) else _one_line(exc)
-            record.providers = {}
-            self.registry.remove_plugin(name)
-            if self.pm.get_plugin(name) is not None:
-                self.pm.unregister(name=name)
+            self._undo(name, record, exc)
             raise
         return record
 
