@@ -117,6 +117,26 @@ class WorkerOptions:
     update_interval: float = 2.5
     """Seconds between load reports."""
     namespace: str = ""
+    job_executor: str = "inline"
+    """Where jobs run: ``"inline"`` (asyncio tasks in the worker process) or ``"process"``
+    (child processes; see :mod:`livekit.agents.executor.process`)."""
+    num_processes: int | None = None
+    """``process``, sharded: how many job processes (default: one per CPU available)."""
+    jobs_per_process: int | None = None
+    """``process``: jobs a process runs in its life (``1``: a fresh process per job);
+    ``None``: sharded over ``num_processes`` long-lived processes."""
+    num_idle_processes: int = 1
+    """``process`` with ``jobs_per_process``: processes kept started ahead of offers."""
+    ping_interval: float = 2.5
+    """``process``: seconds between pings to each job process."""
+    ping_timeout: float = 30.0
+    """``process``: a job process that answers no ping for this long is killed and its jobs fail."""
+    memory_warn_mb: float | None = 500.0
+    """``process``: log a warning when a job process's memory (PSS) goes above this."""
+    memory_limit_mb: float | None = None
+    """``process``: kill a job process whose memory (PSS) goes above this; its jobs fail."""
+    blocked_loop_threshold: float | None = 0.5
+    """Log the job (and its stack) that blocks an event loop longer than this (``None``: off)."""
 
 
 class Worker:
@@ -176,6 +196,8 @@ class Worker:
         self._cpu: Any = None
         self._run_task: asyncio.Task[None] | None = None
         self._url = ""
+        self._executor: Any = None
+        self._watchdog: Any = None
 
     # --- state -------------------------------------------------------------------------
 
@@ -267,6 +289,18 @@ class Worker:
         self._registered = asyncio.Event()
         self._jobs_changed = asyncio.Event()
         self._outbox_event = asyncio.Event()
+        if self.options.job_executor == "process":
+            from .executor.process import ProcessExecutor
+
+            self._executor = ProcessExecutor(self.options, on_running=self._remote_running,
+                                             on_ended=self._remote_ended)
+            self._executor.start()  # forks the zygote: before any thread
+            await self._executor.astart()
+        elif self.options.blocked_loop_threshold:
+            from .watchdog import LoopWatchdog
+
+            self._watchdog = LoopWatchdog(asyncio.get_running_loop(), threshold=self.options.blocked_loop_threshold)
+            self._watchdog.start()
         if self.options.load_fn is None:
             from .load import CPULoad
 
@@ -302,6 +336,11 @@ class Worker:
                 for ctx in list(self._jobs.values()):
                     ctx.shutdown("shutdown")
                 await asyncio.wait(list(self._job_tasks), timeout=20.0)
+            if self._executor is not None:
+                for ctx in list(self._jobs.values()):
+                    ctx.shutdown("shutdown")
+                await self._executor.aclose()
+                await self._flush_outbox()
             conn.cancel()
             await asyncio.gather(conn, return_exceptions=True)
             if self._ws is not None and not self._ws.closed:
@@ -309,6 +348,8 @@ class Worker:
             await session.close()
             if health is not None:
                 await health.aclose()
+            if self._watchdog is not None:
+                self._watchdog.stop()
         if self._fatal is not None:
             raise self._fatal
 
@@ -633,7 +674,10 @@ class Worker:
                 self._send_availability(job.id, False)
                 logger.info("declined job %s in room %s: a plugin declined it", job.id, job.room.name, extra=extra)
                 return
-            await self._run_request_handler(request)
+            if self._executor is not None:
+                await self._offer_to_process(request)
+            else:
+                await self._run_request_handler(request)
         finally:
             if job.id not in self._jobs:
                 self._reserved.discard(job.id)
@@ -716,9 +760,87 @@ class Worker:
         self._reserved.discard(job.id)
         logger.info("accepted job %s in room %s (%s) as %s", job.id, job.room.name, JobType(job.type).name,
                     args.identity, extra=extra)
-        task = asyncio.create_task(self._run_job(ctx), name=f"job-{job.id}")
+        from .watchdog import job_scope
+
+        with job_scope(job.id):
+            task = asyncio.create_task(self._run_job(ctx), name=f"job-{job.id}")
         self._job_tasks.add(task)
         task.add_done_callback(self._job_tasks.discard)
+
+    async def _offer_to_process(self, request: JobRequest) -> None:
+        """process executor: the request handler runs in a job process; this answers the server."""
+        from livekit.protocol import agent as agent_pb
+
+        from .executor.process import RemoteJob
+
+        extra = {"job_id": request.id, "room": request.room.name}
+        answer = await self._executor.offer(request.job, self.options.request_timeout)
+        if not answer.accepted:
+            request._answer = "rejected"
+            self._send_availability(request.id, False)
+            logger.info("job %s in room %s %s", request.id, request.room.name,
+                        answer.why or "rejected by the request handler", extra=extra)
+            return
+        if self._draining:
+            request._answer = "rejected"
+            self._send_availability(request.id, False)
+            self._executor.assign_failed(request.id, f"job {request.id} cannot be accepted: the worker is draining")
+            return
+        request._answer = "accepted"
+        args = AcceptArguments(agent_fn=lambda ctx: None, identity=answer.identity, name=answer.name,
+                               metadata=answer.metadata, attributes=answer.attributes)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending_assignments[request.id] = fut
+        self._send_availability(request.id, True, args)
+        try:
+            assignment = await asyncio.wait_for(fut, timeout=self.options.assignment_timeout)
+        except (asyncio.TimeoutError, JobError) as exc:
+            why = (f"the server did not assign job {request.id} within {self.options.assignment_timeout:g}s "
+                   "after it was accepted") if isinstance(exc, asyncio.TimeoutError) else str(exc)
+            self._executor.assign_failed(request.id, why)
+            logger.error("job %s not started: %s", request.id, why, extra=extra)
+            return
+        finally:
+            self._pending_assignments.pop(request.id, None)
+        if self._closing:
+            self._executor.assign_failed(request.id, "the worker is shutting down")
+            return
+        job = assignment.job if assignment.HasField("job") else request.job
+        remote = RemoteJob(self._executor, job, answer.identity)
+        self._jobs[job.id] = remote  # type: ignore[assignment]
+        self._reserved.discard(job.id)
+        logger.info("accepted job %s in room %s (%s) as %s", job.id, job.room.name, JobType(job.type).name,
+                    answer.identity, extra=extra)
+        self._executor.assign(job.id, url=assignment.url or room_url(self._url), token=assignment.token, job=job)
+        del agent_pb
+
+    def _remote_running(self, job_id: str) -> None:
+        remote = self._jobs.get(job_id)
+        if remote is not None:
+            remote.status = "running"
+            self._job_running(remote)  # type: ignore[arg-type]
+
+    def _remote_ended(self, job_id: str, reason: str) -> None:
+        from livekit.protocol import agent as agent_pb
+
+        ctx = self._jobs.get(job_id)
+        if ctx is None:
+            return
+        if reason.startswith("failed"):
+            status, error = agent_pb.JS_FAILED, reason.removeprefix("failed: ")
+        elif reason in ("shutdown", "drain_timeout"):
+            status, error = agent_pb.JS_FAILED, f"ended by the worker before the job finished ({reason})"
+        else:
+            status, error = agent_pb.JS_SUCCESS, ""
+        ctx.status = "failed" if status == agent_pb.JS_FAILED else "success"
+        self._enqueue(agent_pb.WorkerMessage(update_job=agent_pb.UpdateJobStatus(
+            job_id=job_id, status=status, error=error)))
+        self._jobs.pop(job_id, None)
+        logger.info("job %s in room %s ended: %s", job_id, ctx.job.room.name, reason,
+                    extra={"job_id": job_id, "room": ctx.job.room.name, "reason": reason})
+        self._call_hook("job_ended", job_context=ctx, reason=reason)
+        self._send_status()
+        self._notify_jobs_changed()
 
     # --- jobs --------------------------------------------------------------------------
 

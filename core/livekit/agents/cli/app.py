@@ -90,6 +90,12 @@ def build_cli(worker: Worker) -> click.Group:
     @click.option("--load-threshold", type=float, default=None,
                   help=f"report full at this load (0..1, inf: never) [default {worker.options.load_threshold:g}]")
     @click.option("--max-jobs", type=int, default=None, help="most jobs run at once")
+    @click.option("--job-executor", type=click.Choice(["inline", "process"]), default=None,
+                  help=f"where jobs run [default {worker.options.job_executor}]")
+    @click.option("--jobs-per-process", type=int, default=None,
+                  help="process executor: jobs per process in its life (1: a process per job); default sharded")
+    @click.option("--num-processes", type=int, default=None,
+                  help="process executor, sharded: number of job processes [default: one per CPU]")
     def start(
         url: str | None,
         api_key: str | None,
@@ -101,6 +107,9 @@ def build_cli(worker: Worker) -> click.Group:
         http_port: int | None,
         load_threshold: float | None,
         max_jobs: int | None,
+        job_executor: str | None,
+        jobs_per_process: int | None,
+        num_processes: int | None,
     ) -> None:
         from ..exceptions import WorkerError
         from ..logging_setup import add_secret, setup_logging
@@ -108,7 +117,9 @@ def build_cli(worker: Worker) -> click.Group:
         opts = worker.options
         for name, value in (("url", url), ("api_key", api_key), ("api_secret", api_secret),
                             ("drain_timeout", drain_timeout), ("http_host", http_host), ("http_port", http_port),
-                            ("load_threshold", load_threshold), ("max_jobs", max_jobs)):
+                            ("load_threshold", load_threshold), ("max_jobs", max_jobs),
+                            ("job_executor", job_executor), ("jobs_per_process", jobs_per_process),
+                            ("num_processes", num_processes)):
             if value is not None:
                 setattr(opts, name, value)
         add_secret(opts.api_secret)
