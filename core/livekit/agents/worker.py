@@ -255,6 +255,8 @@ class Worker:
                 }
                 for ctx in self._jobs.values()
             ],
+            "job_executor": self.options.job_executor,
+            "processes": self._executor.processes() if self._executor is not None else [],
         }
 
     # --- lifecycle ---------------------------------------------------------------------

@@ -248,11 +248,10 @@ class ProcessExecutor:
         if self._broken:
             return Answer(False, why=self._broken)
         deadline = time.monotonic() + timeout
-        proc = await self._place(deadline)
+        fut: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        proc = await self._place(job.id, fut, deadline)
         if proc is None:
             return Answer(False, why=f"no job process was ready within {timeout:g}s")
-        fut: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        proc.offers[job.id] = fut
         self._job_proc[job.id] = proc
         assert proc.channel is not None
         proc.channel.send("offer", {"job": job.SerializeToString()})
@@ -266,7 +265,7 @@ class ProcessExecutor:
             answer = Answer(False, why=str(exc))
         finally:
             proc.offers.pop(job.id, None)
-        if answer.accepted:
+        if answer.accepted and proc.state != "dead":
             proc.jobs.add(job.id)
             proc.served += 1
         else:
@@ -297,16 +296,18 @@ class ProcessExecutor:
 
     # --- placement -----------------------------------------------------------------------
 
-    async def _place(self, deadline: float) -> _Proc | None:
+    async def _place(self, job_id: str, fut: asyncio.Future[Answer], deadline: float) -> _Proc | None:
+        """A ready process for this offer, reserved for it (``proc.offers``) at once, so that
+        simultaneous offers are spread by the same rule."""
         while time.monotonic() < deadline and not self._closing:
-            proc = self._choose()
-            if proc is None:
-                proc = self._spawn()
-            if await self._wait_ready(proc, deadline):
-                if proc.state == "ready":
-                    return proc
-            else:
-                return None
+            proc = self._choose() or self._spawn()
+            proc.offers[job_id] = fut
+            await self._wait_ready(proc, deadline)
+            if proc.state == "ready":
+                return proc
+            proc.offers.pop(job_id, None)
+            if not proc.gone.is_set():
+                return None  # not ready in time
         return None
 
     def _choose(self) -> _Proc | None:
