@@ -41,7 +41,7 @@ def frame_times(path: Path) -> list[float]:
 def largest_gap(times: list[float], start: float, end: float) -> float:
     window = [t for t in times if start <= t <= end]
     assert len(window) > 10, f"only {len(window)} frames between {start:.2f} and {end:.2f}"
-    return max(b - a for a, b in zip(window, window[1:]))
+    return max(b - a for a, b in zip(window, window[1:], strict=False))
 
 
 def ended(worker: Any, room: str) -> dict[str, Any] | None:
