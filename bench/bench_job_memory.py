@@ -1,11 +1,17 @@
-"""Memory per running job: RSS of one worker process running N idle agents (one per room),
-beside a bare livekit.rtc process holding N room connections, in the same run.
+"""Memory per running job: RSS and PSS of the worker's whole process tree with N idle
+agents (one per room), for each executor, beside livekit-agents 1.8.9 (the other
+framework, one process per job) and a bare livekit.rtc process, in the same run, against
+the same local LiveKit server.
 
-    python bench/bench_job_memory.py [--rooms 50]
+    python bench/bench_job_memory.py [--jobs 30] [--other-jobs 30] [--skip-other]
 
-Both processes are measured the same way: VmRSS after startup (connected/registered,
-no room), then with N rooms joined, once RSS has settled. Per job = (RSS_N - RSS_0) / N.
-Another framework runs one process per job and reports 50-96 MB each (GUIDE §7).
+Each worker is measured the same way: the tree's memory once registered and warmed up
+(one job run and ended, so first-use costs are not counted per job), then with N rooms
+joined, once it settled. Per job = (tree_N - tree_0) / N. PSS (proportional set size,
+``/proc/PID/smaps_rollup``) splits pages shared between processes (forked job processes
+share most of their pages with the zygote), so the tree's PSS is what the machine spends;
+RSS counts shared pages in every process. Goal (GUIDE §7): one job per process at most
+0.2x the other framework.
 """
 
 from __future__ import annotations
@@ -14,37 +20,19 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import time
-import urllib.request
 import uuid
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+from _tree import descendants, settled_tree  # noqa: E402
 
-
-async def settled_rss(pid: int, interval: float = 2.0, window: int = 5, limit: float = 120.0) -> float:
-    """RSS once it is steady: the last ``window`` samples (``interval`` apart) within 2%.
-
-    Joining many rooms at once makes a transient peak that is given back over ~10-20 s;
-    the figure is the steady state after it."""
-    samples: list[float] = []
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        samples.append(rss_mb(pid))
-        if os.environ.get("BENCH_DEBUG"):
-            print(f"  rss pid {pid}: {samples[-1]:.1f} MB", file=sys.stderr)
-        last = samples[-window:]
-        if len(last) == window and max(last) - min(last) <= 0.02 * min(last):
-            return sum(last) / window
-        await asyncio.sleep(interval)
-    return min(samples[-window:])
+HERE = Path(__file__).resolve().parent
 
 
 # --- child processes -----------------------------------------------------------------------
@@ -72,13 +60,12 @@ def bare_main(url: str, tokens_file: str) -> None:
     async def go() -> None:
         with open(tokens_file) as f:
             tokens = json.load(f)
-        warm = rtc.Room()  # same warm-up as the worker: one room joined and left
+        warm = rtc.Room()
         await warm.connect(url, tokens[0], rtc.RoomOptions(auto_subscribe=False))
         await warm.disconnect()
         print("READY 0", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         rooms = [rtc.Room() for _ in tokens[1:]]
-        # concurrently, as a worker's jobs join when their rooms are created
         await asyncio.gather(*(room.connect(url, token, rtc.RoomOptions(auto_subscribe=False))
                                for room, token in zip(rooms, tokens[1:], strict=True)))
         print(f"READY {len(rooms)}", flush=True)
@@ -98,64 +85,94 @@ async def delete_room(lkapi, name: str) -> None:
     try:
         await lkapi.room.delete_room(api.DeleteRoomRequest(room=name))
     except api.TwirpError:
-        pass  # already closed
+        pass
 
 
-async def measure_worker(srv, n: int) -> tuple[float, float]:
+async def agents_in(lkapi, rooms: list[str]) -> int:
+    """How many of ``rooms`` have an agent participant (what the server sees)."""
+    from livekit import api
+    from livekit.protocol import models
+
+    async def one(room: str) -> bool:
+        try:
+            res = await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))
+        except api.TwirpError:
+            return False
+        return any(p.kind == models.ParticipantInfo.AGENT for p in res.participants)
+
+    return sum(await asyncio.gather(*(one(r) for r in rooms)))
+
+
+async def wait_for(pred, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await pred():
+            return
+        await asyncio.sleep(0.5)
+    raise SystemExit(f"timed out after {timeout:g}s waiting for {what}")
+
+
+def stop_tree(proc: subprocess.Popen) -> None:
+    pids = descendants(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        pass
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+
+
+async def measure_tree(srv, argv: list[str], n: int, label: str, env_extra: dict[str, str] | None = None,
+                       ready_text: str = "registered worker") -> tuple[float, float, float, float, int]:
+    """(rss_0, pss_0, rss_n, pss_n, processes_n) of a worker's tree."""
     from livekit import api
 
-    from livekit.agents.testing.server import free_port
-
-    port = free_port()
-    env = dict(os.environ, **srv.env())
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "worker", "start", f"--http-port={port}", "--load-threshold=inf",
-         "--log-level=WARNING", "--http-host=127.0.0.1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-
-    def info() -> dict:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/worker", timeout=2) as r:
-            return json.loads(r.read())
-
-    async def wait(pred, timeout: float, what: str):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if pred(await asyncio.to_thread(info)):
-                    return
-            except OSError:
-                pass
-            await asyncio.sleep(0.2)
-        raise SystemExit(f"timed out waiting for {what}")
-
+    env = dict(os.environ, **srv.env(), **(env_extra or {}))
+    log = tempfile.NamedTemporaryFile("w+", prefix="bench-mem-", suffix=".log", delete=False)
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     lkapi = srv.api()
     try:
-        await wait(lambda i: i["registered"], 20, "the worker to register")
-        # warm up: one job, so first-use costs (FFI runtime, rtc imports) are not counted per job
+        async def registered() -> bool:
+            if proc.poll() is not None:
+                raise SystemExit(f"{label} exited ({proc.returncode}); see {log.name}")
+            return ready_text in Path(log.name).read_text(errors="replace")
+
+        await wait_for(registered, 60, f"{label} to register")
+        await asyncio.sleep(2)  # the server dispatches to a worker once it answered a ping
         warm = f"warm-{uuid.uuid4().hex[:6]}"
         await lkapi.room.create_room(api.CreateRoomRequest(name=warm, empty_timeout=300))
-        await wait(lambda i: i["job_count"] == 1 and i["jobs"][0]["status"] == "running", 30, "warm-up job")
+
+        async def warm_joined() -> bool:
+            return await agents_in(lkapi, [warm]) == 1
+
+        await wait_for(warm_joined, 60, f"{label}: the warm-up job")
         await delete_room(lkapi, warm)
-        await wait(lambda i: i["job_count"] == 0, 30, "warm-up job end")
-        base = await settled_rss(proc.pid)
+        await asyncio.sleep(3)
+        rss0, pss0, _ = await settled_tree(proc.pid)
         names = [f"mem-{uuid.uuid4().hex[:8]}" for _ in range(n)]
         for name in names:
             await lkapi.room.create_room(api.CreateRoomRequest(name=name, empty_timeout=300))
-        await wait(lambda i: i["job_count"] == n and all(j["status"] == "running" for j in i["jobs"]),
-                   120, f"{n} running jobs")
-        loaded = await settled_rss(proc.pid)
+
+        async def all_joined() -> bool:
+            return await agents_in(lkapi, names) == n
+
+        await wait_for(all_joined, 240, f"{label}: {n} agents in their rooms")
+        rssn, pssn, procs = await settled_tree(proc.pid)
         for name in names:
             await delete_room(lkapi, name)
-        return base, loaded
+        return rss0, pss0, rssn, pssn, procs
     finally:
         await lkapi.aclose()
-        proc.terminate()
-        proc.wait(30)
+        stop_tree(proc)
+        os.unlink(log.name)
 
 
-async def measure_bare(srv, n: int, tmpdir: str) -> tuple[float, float]:
-
+async def measure_bare(srv, n: int, tmpdir: str) -> tuple[float, float, float, float, int]:
     names = [f"bare-{uuid.uuid4().hex[:8]}" for _ in range(n + 1)]
     tokens_file = os.path.join(tmpdir, "tokens.json")
     with open(tokens_file, "w") as f:
@@ -166,38 +183,68 @@ async def measure_bare(srv, n: int, tmpdir: str) -> tuple[float, float]:
     try:
         assert proc.stdout and proc.stdin
         await asyncio.to_thread(proc.stdout.readline)
-        base = await settled_rss(proc.pid)
+        rss0, pss0, _ = await settled_tree(proc.pid)
         proc.stdin.write("go\n")
         proc.stdin.flush()
         await asyncio.to_thread(proc.stdout.readline)
-        loaded = await settled_rss(proc.pid)
+        rssn, pssn, procs = await settled_tree(proc.pid)
         proc.stdin.write("done\n")
         proc.stdin.flush()
         for name in names:
             await delete_room(lkapi, name)
-        return base, loaded
+        return rss0, pss0, rssn, pssn, procs
     finally:
         await lkapi.aclose()
         proc.wait(30)
 
 
-async def run(n: int) -> None:
-    import tempfile
+async def run(n: int, other_n: int, skip_other: bool) -> None:
+    from livekit.agents.testing.server import LiveKitServer, free_port
 
-    from livekit.agents.testing.server import LiveKitServer
-
+    ours = [sys.executable, __file__, "worker", "start", "--load-threshold=inf", "--log-level=INFO",
+            "--http-host=127.0.0.1", "--log-format=json"]
+    rows: list[tuple[str, int, tuple[float, float, float, float, int]]] = []
     with LiveKitServer() as srv, tempfile.TemporaryDirectory() as tmp:
-        w0, wn = await measure_worker(srv, n)
-        b0, bn = await measure_bare(srv, n, tmp)
-    per_job = (wn - w0) / n
-    per_room = (bn - b0) / n
-    print(f"RSS with {n} concurrent idle jobs (one worker process, LiveKit server on loopback)")
-    print(f"{'worker process (livekit.agents)':<40} idle {w0:7.1f} MB   {n} jobs {wn:7.1f} MB   "
-          f"per job {per_job:6.2f} MB")
-    print(f"{'bare livekit.rtc process (baseline)':<40} idle {b0:7.1f} MB   {n} rooms {bn:7.1f} MB   "
-          f"per room {per_room:6.2f} MB")
-    print(f"per job / per bare room: {per_job / per_room:.2f}x   "
-          f"(another framework: 50-96 MB per job process)")
+        cases = [
+            ("ours: inline", ["--job-executor=inline"]),
+            ("ours: process, sharded (1 per CPU)", ["--job-executor=process"]),
+            ("ours: process, one job per process", ["--job-executor=process", "--jobs-per-process=1"]),
+        ]
+        for label, extra in cases:
+            print(f"==> {label}: {n} idle jobs", file=sys.stderr, flush=True)
+            port = free_port()
+            figures = await measure_tree(srv, [*ours, f"--http-port={port}", *extra], n, label)
+            rows.append((label, n, figures))
+        print(f"==> bare livekit.rtc: {n} rooms", file=sys.stderr, flush=True)
+        rows.append(("bare livekit.rtc process (baseline)", n, await measure_bare(srv, n, tmp)))
+        if not skip_other:
+            from _otherfw import VERSION, python
+
+            other = python()
+            print(f"==> livekit-agents {VERSION}: {other_n} idle jobs", file=sys.stderr, flush=True)
+            figures = await measure_tree(
+                srv, [other, str(HERE / "_otherfw_idle_worker.py"), "start", "--log-level=INFO"], other_n,
+                f"livekit-agents {VERSION}", env_extra={"BENCH_HTTP_PORT": str(free_port())},
+                ready_text="registered worker")
+            rows.append((f"livekit-agents {VERSION} (process per job)", other_n, figures))
+
+    print(f"\nMemory per running idle job (worker process tree; LiveKit server on loopback; {n} jobs)")
+    print(f"{'':<44} {'tree at 0':>18} {'tree at N':>18} {'procs':>5} {'per job RSS':>12} {'per job PSS':>12}")
+    per: dict[str, tuple[float, float]] = {}
+    for label, jobs, (r0, p0, rn, pn, procs) in rows:
+        per[label] = ((rn - r0) / jobs, (pn - p0) / jobs)
+        print(f"{label:<44} {r0:7.1f}/{p0:7.1f} MB {rn:7.1f}/{pn:7.1f} MB {procs:5d} "
+              f"{per[label][0]:9.2f} MB {per[label][1]:9.2f} MB")
+    other_label = next((lbl for lbl in per if lbl.startswith("livekit-agents")), None)
+    if other_label:
+        o_rss, o_pss = per[other_label]
+        print(f"\nratios against {other_label} (per job; RSS / PSS):")
+        for label, (rss, pss) in per.items():
+            if label != other_label:
+                print(f"  {label:<42} {rss / o_rss:6.3f}x / {pss / o_pss:6.3f}x")
+        goal = per["ours: process, one job per process"][1] / o_pss
+        print(f"goal: one job per process <= 0.2x the other framework (PSS): {goal:.3f}x "
+              f"{'met' if goal <= 0.2 else 'NOT met'}")
 
 
 def main() -> None:
@@ -208,9 +255,11 @@ def main() -> None:
         bare_main(sys.argv[2], sys.argv[3])
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rooms", type=int, default=50)
+    ap.add_argument("--jobs", type=int, default=30)
+    ap.add_argument("--other-jobs", type=int, default=30, help="jobs for the other framework")
+    ap.add_argument("--skip-other", action="store_true", help="do not run livekit-agents 1.8.9")
     args = ap.parse_args()
-    asyncio.run(run(args.rooms))
+    asyncio.run(run(args.jobs, args.other_jobs, args.skip_other))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import os
 import pickle
 import select
@@ -97,6 +98,11 @@ def _serve(control: socket.socket, entry: ChildEntry) -> int:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.set_wakeup_fd(wake_w)
     control.setblocking(True)
+    # what the zygote holds now is shared with every job process; keep the collector
+    # from touching (and so copying) those objects in each of them
+    _preload()
+    gc.collect()
+    gc.freeze()
     while True:
         try:
             ready, _, _ = select.select([control, wake_r], [], [])
@@ -149,6 +155,23 @@ def _serve(control: socket.socket, entry: ChildEntry) -> int:
         for fd in fds:
             os.close(fd)
         _send(control, "spawned", {"proc_id": msg.get("proc_id"), "pid": pid})
+
+
+PRELOAD = (
+    "livekit.rtc", "livekit.protocol.agent", "livekit.protocol.models", "livekit.agents.job",
+    "livekit.agents.watchdog", "livekit.agents.executor._child", "faulthandler", "ctypes",
+)
+"""Modules every job process uses, imported once in the zygote so that job processes share them."""
+
+
+def _preload() -> None:
+    import importlib
+
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:  # a job process imports (and reports) it again if it matters
+            pass
 
 
 def _reap(control: socket.socket) -> None:
