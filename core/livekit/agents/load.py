@@ -16,7 +16,10 @@ which weights its choice of worker by ``1 - load`` and skips workers that report
 The first sample's baseline is taken by :meth:`WorkerCPULoad.reset` (the worker calls it
 when it registers), so the start-up does not count as load. Samples are smoothed with a
 moving average so one busy second does not close the worker. ``cgroup_root``,
-``self_cgroup`` and ``proc_root`` are injectable for tests (a fake cgroup tree).
+``self_cgroup``, ``proc_root`` and ``clock`` are injectable for tests (a fake cgroup tree).
+
+A ``load_fn`` of your own may have a ``reset()`` method too: the worker calls it when it
+first registers.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import logging
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +36,8 @@ logger = logging.getLogger("livekit.agents")
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_ROOT = Path("/proc")
+MIN_INTERVAL = 0.05
+"""Seconds: a sample closer than this to the previous one only returns the average."""
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -248,7 +254,9 @@ class WorkerCPULoad:
         cgroup_root: Path | str = CGROUP_ROOT,
         self_cgroup: Path | str | None = None,
         proc_root: Path | str = PROC_ROOT,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._clock = clock
         self.pid = os.getpid() if pid is None else pid
         self._proc = Path(proc_root)
         self.cgroup = find_cgroup_cpu(cgroup_root, self_cgroup or self._proc / str(self.pid) / "cgroup")
@@ -272,16 +280,16 @@ class WorkerCPULoad:
     def reset(self) -> None:
         """Forget the samples and take a new baseline now (what came before is not load)."""
         used = self._used()
-        self._last = (time.monotonic(), used) if used is not None else None
+        self._last = (self._clock(), used) if used is not None else None
         self._values.clear()
 
     def sample(self) -> float:
-        now, used = time.monotonic(), self._used()
+        now, used = self._clock(), self._used()
         if used is None or self._last is None:
             value = self._values[-1] if self._values else 0.0
         else:
             elapsed = now - self._last[0]
-            if elapsed <= 0:
+            if elapsed < MIN_INTERVAL:  # too short to tell anything; keep the baseline
                 return sum(self._values) / len(self._values) if self._values else 0.0
             value = (used - self._last[1]) / (elapsed * self.cpus)
         self._last = (now, used) if used is not None else self._last

@@ -105,6 +105,7 @@ class Worker:
         self._closed: asyncio.Event | None = None
         self._started: asyncio.Event | None = None
         self._jobs_changed: asyncio.Event | None = None
+        self._first_registration: asyncio.Event | None = None
         self._fatal: BaseException | None = None
         self._load = 0.0
         self._measured_load = 0.0
@@ -244,12 +245,14 @@ class Worker:
         self._closed = asyncio.Event()
         self._started = asyncio.Event()
         self._jobs_changed = asyncio.Event()
+        self._first_registration = asyncio.Event()
         self.prepare()
         await self.executor.start(self, self.options)
         if self.options.load_fn is None:
             from .load import WorkerCPULoad
 
             self._cpu = WorkerCPULoad()
+            logger.debug("load: CPU used by this worker's %s", self._cpu.source)
 
         health = None
         try:
@@ -410,8 +413,11 @@ class Worker:
         from livekit.protocol import agent as agent_pb
 
         o = self.options
-        if self._cpu is not None and not reconnect:
-            self._cpu.reset()  # the worker's start-up is not load
+        reset = getattr(self.options.load_fn or self._cpu, "reset", None)
+        if callable(reset) and not reconnect:
+            reset()  # the worker's start-up is not load
+        if self._first_registration is not None:
+            self._first_registration.set()
         logger.info(
             "registered worker %s (%s%s) with LiveKit %s at %s",
             self.id, JobType(o.worker_type).name, f", agent_name {o.agent_name!r}" if o.agent_name else "",
@@ -469,10 +475,13 @@ class Worker:
         return measured if math.isfinite(measured) else 1.0
 
     async def _report_load(self) -> None:
+        # the load is measured from the first registration on: the start-up is not load
+        assert self._first_registration is not None
+        await self._first_registration.wait()
         while True:
+            await asyncio.sleep(self.options.update_interval)
             self._measured_load = max(0.0, await self._measure_load())
             self._send_status(force=True)
-            await asyncio.sleep(self.options.update_interval)
 
     def _send_status(self, *, force: bool = False) -> None:
         """Send ``update_worker`` when the status changed (or always with ``force``)."""
