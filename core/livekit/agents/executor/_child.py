@@ -1,21 +1,19 @@
-"""A job process: runs the user's request handler and agents for the jobs the worker
-places on it, and reports back over its socket (see :mod:`.ipc`).
+"""A job process: the worker's offers and jobs, run by an inline executor of its own.
 
-Messages, worker -> job process:
+The job process is the :class:`~livekit.agents.executor.base.JobExecutor` interface
+carried over a socket (:mod:`.ipc`): the worker's process executor sends the calls, and
+an :class:`~livekit.agents.executor.inline.InlineExecutor` here runs them (the request
+handler, the agents, the event-loop watchdog) exactly as the inline executor does in a
+worker.
 
-* ``offer {job}``: run the request handler on this offer (``job`` is the serialized
-  ``livekit.protocol.agent.Job``).
-* ``expired {job_id}``: the handler took longer than ``request_timeout``; the job was
-  rejected (a late accept/reject raises JobError, as in the worker).
-* ``assigned {job_id, job, url, token}`` / ``assign_failed {job_id, error}``: the server's
-  answer to an accept; ``accept()`` returns or raises.
-* ``shutdown_job {job_id, reason}``: end that job (termination, drain timeout, close).
-* ``ping {seq}``: answered with ``pong`` by the event loop (a blocked loop does not answer).
-* ``exit {reason}``: end every job, then exit.
+Worker -> job process: ``offer {job}`` (serialized ``livekit.protocol.agent.Job``),
+``launch {job_id, assignment}``, ``abandon {job_id, why}``, ``end_job {job_id, end}``,
+``ping {seq}`` (answered by the event loop: a blocked loop does not answer), ``exit``
+(end every job, then exit).
 
-Job process -> worker: ``hello {pid}``, ``answer {job_id, accepted, identity, name,
-metadata, attributes, why}``, ``running {job_id}``, ``ended {job_id, reason}``,
-``pong {seq, rss_mb}``, ``log {record}``.
+Job process -> worker: ``hello {pid}``, ``answer {job_id, answer}`` (an ``OfferAnswer``),
+``running {info}``, ``ended {info, end}`` (``JobInfo``, ``JobEnd``), ``pong {seq}``,
+``log {record}`` (every log record of this process, logged again by the worker).
 """
 
 from __future__ import annotations
@@ -32,10 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from .. import watchdog as watchdog_mod
 from ..exceptions import JobError
+from .base import Assignment, JobInfo
+from .inline import InlineExecutor
 from .ipc import ChannelClosed, ChildChannel
 
 if TYPE_CHECKING:
-    from ..job import AcceptArguments, JobContext, JobRequest
+    from ..job import JobContext
+    from ..job_end import JobEnd
 
 logger = logging.getLogger("livekit.agents")
 
@@ -81,183 +82,114 @@ class ForwardingHandler(logging.Handler):
             self.handleError(record)
 
 
-class _Offer:
-    """The worker-side answer state of one offer, in this process."""
+def info_to_wire(info: JobInfo) -> dict[str, Any]:
+    """A JobInfo as plain data (protobuf messages of livekit.protocol do not pickle)."""
+    return {"job": info.job.SerializeToString(), "agent_identity": info.agent_identity, "status": info.status,
+            "started_at": info.started_at, "pid": info.pid}
 
-    def __init__(self, request: JobRequest) -> None:
-        self.request = request
-        self.handler: asyncio.Task[Any] | None = None
-        self.assignment: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self.answered = False
+
+def info_from_wire(data: dict[str, Any]) -> JobInfo:
+    from livekit.protocol import agent as agent_pb
+
+    return JobInfo(job=agent_pb.Job.FromString(data["job"]), agent_identity=data["agent_identity"],
+                   status=data["status"], started_at=data["started_at"], pid=data["pid"])
+
+
+def assignment_to_wire(assignment: Assignment) -> dict[str, Any]:
+    return {"job": assignment.job.SerializeToString(), "url": assignment.url, "token": assignment.token}
+
+
+def assignment_from_wire(data: dict[str, Any]) -> Assignment:
+    from livekit.protocol import agent as agent_pb
+
+    return Assignment(job=agent_pb.Job.FromString(data["job"]), url=data["url"], token=data["token"])
+
+
+class _Events:
+    """The child's inline executor reports job status here; it goes to the worker."""
+
+    def __init__(self, channel: ChildChannel) -> None:
+        self._channel = channel
+
+    def job_running(self, info: JobInfo, context: JobContext | None) -> None:
+        _send(self._channel, "running", {"info": info_to_wire(info)})
+
+    def job_ended(self, info: JobInfo, end: JobEnd, context: JobContext | None) -> None:
+        _send(self._channel, "ended", {"info": info_to_wire(info), "end": end})
+
+
+def _send(channel: ChildChannel, kind: str, data: dict[str, Any]) -> None:
+    try:
+        channel.send(kind, data)
+    except ChannelClosed:
+        pass
 
 
 class JobProcess:
-    """The runtime of one job process (its event loop's side)."""
+    """The runtime of one job process: an inline executor driven by the worker's messages."""
 
     def __init__(self, channel: ChildChannel, options: Any, config: dict[str, Any]) -> None:
         self.options = options
         self.config = config
         self._channel = channel
-        self._offers: dict[str, _Offer] = {}
-        self._jobs: dict[str, JobContext] = {}
-        self._job_tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._exiting: str | None = None
 
-    # --- what JobRequest and JobContext call (the worker's role, in this process) ----------
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def _reject(self, request: JobRequest, why: str) -> None:
-        offer = self._offers.get(request.id)
-        if offer is not None and not offer.answered:
-            offer.answered = True
-            self._send("answer", {"job_id": request.id, "accepted": False, "why": why})
-
-    async def _accept(self, request: JobRequest, args: AcceptArguments) -> None:
-        from livekit import rtc
+    async def _answer(self, executor: InlineExecutor, job_bytes: bytes) -> None:
         from livekit.protocol import agent as agent_pb
-
-        from ..job import JobContext
-
-        offer = self._offers[request.id]
-        offer.answered = True
-        self._send("answer", {
-            "job_id": request.id, "accepted": True, "identity": args.identity, "name": args.name,
-            "metadata": args.metadata, "attributes": dict(args.attributes),
-        })
-        try:
-            assignment = await offer.assignment
-        finally:
-            self._offers.pop(request.id, None)
-        job = agent_pb.Job.FromString(assignment["job"]) if assignment.get("job") else request.job
-        ctx = JobContext(worker=self, job=job, room=rtc.Room(), url=assignment["url"],
-                         token=assignment["token"], accept_args=args)
-        self._jobs[job.id] = ctx
-        with watchdog_mod.job_scope(job.id):
-            task = asyncio.create_task(self._run_job(ctx), name=f"job-{job.id}")
-        self._job_tasks.add(task)
-        task.add_done_callback(self._job_tasks.discard)
-
-    def _job_running(self, ctx: JobContext) -> None:
-        self._send("running", {"job_id": ctx.id})
-
-    # --- running ------------------------------------------------------------------------
-
-    def _send(self, kind: str, data: dict[str, Any]) -> None:
-        try:
-            self._channel.send(kind, data)
-        except ChannelClosed:
-            pass
-
-    async def _run_job(self, ctx: JobContext) -> None:
-        try:
-            reason = await ctx._run()
-        except Exception as exc:
-            logger.exception("job %s crashed: %s", ctx.id, exc, extra={"job_id": ctx.id})
-            reason = f"failed: {type(exc).__name__}: {exc}"
-        self._jobs.pop(ctx.id, None)
-        self._send("ended", {"job_id": ctx.id, "reason": reason})
-
-    async def _run_offer(self, job_bytes: bytes) -> None:
-        from livekit.protocol import agent as agent_pb
-
-        from ..job import JobRequest
 
         job = agent_pb.Job.FromString(job_bytes)
-        request = JobRequest(self, job)  # type: ignore[arg-type]
-        offer = _Offer(request)
-        self._offers[job.id] = offer
-        why = ""
-        try:
-            with watchdog_mod.job_scope(job.id):
-                offer.handler = asyncio.current_task()
-                await self.options.request_handler(request)
-        except asyncio.CancelledError:
-            why = "cancelled"
-        except Exception as exc:
-            why = f"the request handler raised {type(exc).__name__}: {exc}"
-            logger.error("request handler of job %s raised: %s: %s", job.id, type(exc).__name__, exc,
-                         exc_info=True, extra={"job_id": job.id, "room": job.room.name})
-        if not offer.answered:
-            offer.answered = True
-            self._send("answer", {"job_id": job.id, "accepted": False,
-                                  "why": why or "the request handler returned without accepting or rejecting it"})
-        if not request.answered or getattr(request, "_answer", None) != "accepted":
-            self._offers.pop(job.id, None)
+        answer = await executor.request(job)
+        _send(self._channel, "answer", {"job_id": job.id, "answer": answer})
 
-    def _on_message(self, kind: str, data: dict[str, Any]) -> None:
+    async def _launch(self, executor: InlineExecutor, job_id: str, assignment: Assignment) -> None:
+        try:
+            await executor.launch(job_id, assignment)
+        except JobError as exc:
+            from ..job_end import JobEnd
+
+            info = JobInfo(job=assignment.job, agent_identity="", status="failed", pid=os.getpid())
+            _send(self._channel, "ended", {"info": info_to_wire(info), "end": JobEnd.failure(str(exc))})
+
+    def _on_message(self, executor: InlineExecutor, kind: str, data: dict[str, Any]) -> None:
         if kind == "ping":
-            self._send("pong", {"seq": data.get("seq"), "rss_mb": _rss_mb()})
+            _send(self._channel, "pong", {"seq": data.get("seq")})
         elif kind == "offer":
-            asyncio.create_task(self._run_offer(data["job"]))
-        elif kind == "expired":
-            offer = self._offers.pop(data["job_id"], None)
-            if offer is not None:
-                offer.request._expired = True
-                offer.answered = True
-                if offer.handler is not None and not offer.handler.done():
-                    offer.handler.cancel()
-                if not offer.assignment.done():
-                    offer.assignment.set_exception(JobError(data.get("error") or "the job offer expired"))
-        elif kind == "assigned":
-            offer = self._offers.get(data["job_id"])
-            if offer is not None and not offer.assignment.done():
-                offer.assignment.set_result(data)
-        elif kind == "assign_failed":
-            offer = self._offers.pop(data["job_id"], None)
-            if offer is not None:
-                if offer.request._answer == "accepted":
-                    offer.request._answer = "rejected"
-                if not offer.assignment.done():
-                    offer.assignment.set_exception(JobError(data["error"]))
-        elif kind == "shutdown_job":
-            ctx = self._jobs.get(data["job_id"])
-            if ctx is not None:
-                ctx.shutdown(data.get("reason") or "shutdown")
+            self._spawn(self._answer(executor, data["job"]))
+        elif kind == "launch":
+            self._spawn(self._launch(executor, data["job_id"], assignment_from_wire(data["assignment"])))
+        elif kind == "abandon":
+            self._spawn(executor.abandon(data["job_id"], data["why"]))
+        elif kind == "end_job":
+            executor.end_job(data["job_id"], data["end"])
         elif kind == "exit":
             self._exiting = data.get("reason") or "shutdown"
 
     async def run(self) -> int:
-        loop = asyncio.get_running_loop()
-        watchdog = LoopWatchdogFor(loop, self.options)
-        self._send("hello", {"pid": os.getpid()})
+        executor = InlineExecutor()
+        await executor.start(_Events(self._channel), self.options)
+        _send(self._channel, "hello", {"pid": os.getpid()})
         try:
             while self._exiting is None:
                 msg = await self._channel.recv()
                 if msg is None:
                     self._exiting = "worker_gone"
-                    logger.warning("job process %d: the worker went away; ending %d job(s)", os.getpid(),
-                                   len(self._jobs))
+                    if executor.jobs():
+                        logger.warning("job process %d: the worker went away; ending %d job(s)", os.getpid(),
+                                       len(executor.jobs()))
                     break
-                self._on_message(*msg)
-            for offer in list(self._offers.values()):
-                if offer.handler is not None:
-                    offer.handler.cancel()
-                if not offer.assignment.done():
-                    offer.assignment.set_exception(JobError("the job process is exiting"))
-            for ctx in list(self._jobs.values()):
-                ctx.shutdown(self._exiting)
-            if self._job_tasks:
-                await asyncio.wait(list(self._job_tasks), timeout=20.0)
+                self._on_message(executor, *msg)
         finally:
-            if watchdog is not None:
-                watchdog.stop()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await executor.aclose()
         return 0
-
-
-def LoopWatchdogFor(loop: asyncio.AbstractEventLoop, options: Any) -> watchdog_mod.LoopWatchdog | None:
-    threshold = getattr(options, "blocked_loop_threshold", watchdog_mod.DEFAULT_THRESHOLD)
-    if not threshold:
-        return None
-    dog = watchdog_mod.LoopWatchdog(loop, threshold=threshold, name=f"event loop of job process {os.getpid()}")
-    dog.start()
-    return dog
-
-
-def _rss_mb() -> float:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return 0.0
 
 
 def _limit_malloc_arenas(arenas: int) -> None:

@@ -1,10 +1,11 @@
 """The ``process`` executor: jobs run in child processes, apart from the worker.
 
 The worker keeps the server connection, answers offers and places jobs; job processes run
-the user's request handler and agents. A job process that crashes (``os._exit``, a
-segfault), stops answering pings (a blocked event loop) or goes over ``memory_limit_mb``
-costs only its own jobs: they are reported to the server as failed, with what happened
-(``job process 1234 exited with signal SIGSEGV``), and the process is replaced.
+the user's request handler and agents (each through an inline executor of its own, see
+:mod:`._child`). A job process that crashes (``os._exit``, a segfault), stops answering
+pings (a blocked event loop) or goes over ``memory_limit_mb`` costs only its own jobs:
+they are reported to the server as failed, with what happened (``job process 1234 exited
+with signal SIGSEGV``), and the process is replaced.
 
 Placement:
 
@@ -15,15 +16,16 @@ Placement:
   they ended; ``1`` gives every job a fresh process of its own. ``num_idle_processes``
   processes are kept started ahead of offers.
 
-Job processes are forked from a zygote (:mod:`._zygote`) that the executor forks when it
-starts, before the worker has any thread or ``livekit.rtc`` runtime: the request handler
-and agent run as written, even as closures under ``if __name__ == "__main__"``. Their log
+Job processes are forked from a zygote (:mod:`._zygote`) that :meth:`ProcessExecutor.prepare`
+forks before the worker has any thread or ``livekit.rtc`` runtime: the request handler and
+agent run as written, even as closures under ``if __name__ == "__main__"``. Their log
 records are logged by the worker (same handlers and format, with ``job_id`` and ``pid``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import os
@@ -33,18 +35,30 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..exceptions import JobError, WorkerError
+from ..exceptions import WorkerError
+from ..job_end import JobEnd
+from ..job_request import OfferAnswer
 from . import _child, _zygote
+from .base import Assignment, ExecutorEvents, JobExecutor, JobInfo
 from .ipc import AsyncChannel
+
+if TYPE_CHECKING:
+    from livekit.protocol import agent as agent_pb
+
+    from ..options import WorkerOptions
 
 logger = logging.getLogger("livekit.agents")
 
-JobEnded = Callable[[str, str], None]
-"""``on_ended(job_id, reason)``; ``reason`` as a job's end reason (``"failed: ..."`` ...)."""
+START_TIMEOUT = 10.0
+"""Seconds a new job process has to report ready."""
+SHUTDOWN_TIMEOUT = 25.0
+"""Seconds ``aclose()`` waits for job processes to end their jobs and exit."""
+ANSWER_MARGIN = 2.0
+"""Seconds beyond ``request_timeout`` the worker waits for a job process's answer (the
+process enforces ``request_timeout`` itself; this covers a process that is stuck)."""
 
 
 def default_num_processes() -> int:
@@ -56,70 +70,14 @@ def default_num_processes() -> int:
 
 
 @dataclass
-class ProcessOptions:
-    """The process executor's settings (the matching ``WorkerOptions`` fields)."""
-
-    num_processes: int | None = None
-    jobs_per_process: int | None = None
-    num_idle_processes: int = 1
-    ping_interval: float = 2.5
-    ping_timeout: float = 30.0
-    memory_warn_mb: float | None = 500.0
-    memory_limit_mb: float | None = None
-    blocked_loop_threshold: float = 0.5
-    process_start_timeout: float = 10.0
-    shutdown_timeout: float = 25.0
-
-    @classmethod
-    def from_options(cls, options: Any) -> ProcessOptions:
-        names = cls.__dataclass_fields__
-        return cls(**{n: getattr(options, n) for n in names if getattr(options, n, None) is not None})
-
-    def validate(self) -> None:
-        def bad(name: str, value: Any, what: str) -> WorkerError:
-            return WorkerError(f"{name}={value!r} is not valid: {what}")
-
-        for name in ("num_processes", "jobs_per_process"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise bad(name, value, "use a whole number of at least 1, or None for the default")
-        if not isinstance(self.num_idle_processes, int) or self.num_idle_processes < 0:
-            raise bad("num_idle_processes", self.num_idle_processes, "use a whole number of at least 0")
-        for name in ("ping_interval", "ping_timeout", "process_start_timeout", "shutdown_timeout",
-                     "blocked_loop_threshold"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-                raise bad(name, value, "use a positive, finite number of seconds")
-        if self.ping_timeout <= self.ping_interval:
-            raise bad("ping_timeout", self.ping_timeout, f"it must be longer than ping_interval ({self.ping_interval:g}s)")
-        for name in ("memory_warn_mb", "memory_limit_mb"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, float)) or not 0 < value < float("inf")):
-                raise bad(name, value, "use a positive number of megabytes, or None for no threshold")
-
-
-@dataclass
-class Answer:
-    """A job process's answer to an offer."""
-
-    accepted: bool
-    identity: str = ""
-    name: str = ""
-    metadata: str = ""
-    attributes: dict[str, str] = field(default_factory=dict)
-    why: str = ""
-
-
-@dataclass
 class _Proc:
     proc_id: int
     channel: AsyncChannel | None = None
     pid: int | None = None
     state: str = "starting"  # starting -> ready -> retiring -> dead
     jobs: set[str] = field(default_factory=set)
-    offers: dict[str, asyncio.Future[Answer]] = field(default_factory=dict)
+    offers: dict[str, asyncio.Future[OfferAnswer]] = field(default_factory=dict)
     served: int = 0
-    started_at: float = field(default_factory=time.monotonic)
     last_pong: float = field(default_factory=time.monotonic)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     gone: asyncio.Event = field(default_factory=asyncio.Event)
@@ -127,26 +85,24 @@ class _Proc:
     rss_mb: float = 0.0
     pss_mb: float = 0.0
     memory_warned: bool = False
-    reader: asyncio.Task[None] | None = None
 
     @property
     def busy(self) -> int:
         return len(self.jobs) + len(self.offers)
 
 
-class ProcessExecutor:
-    """Runs jobs in child processes. ``start()`` before any thread; then ``await astart()``."""
+class ProcessExecutor(JobExecutor):
+    """Runs request handlers and jobs in job processes forked from a zygote."""
 
-    kind = "process"
+    name = "process"
 
-    def __init__(self, options: Any, *, on_running: Callable[[str], None], on_ended: JobEnded) -> None:
-        self.options = options
-        self.settings = ProcessOptions.from_options(options)
-        self.settings.validate()
-        self._on_running = on_running
-        self._on_ended = on_ended
+    def __init__(self) -> None:
+        self._options: WorkerOptions | None = None
+        self._events: ExecutorEvents | None = None
         self._procs: dict[int, _Proc] = {}
         self._job_proc: dict[str, _Proc] = {}
+        self._infos: dict[str, JobInfo] = {}
+        self._identities: dict[str, str] = {}
         self._next_id = 0
         self._zygote_pid: int | None = None
         self._zygote: socket.socket | None = None
@@ -155,62 +111,64 @@ class ProcessExecutor:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
         self._broken: str | None = None
-        self._spawn_lock: asyncio.Lock | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
     @property
     def num_processes(self) -> int:
-        return self.settings.num_processes or default_num_processes()
+        assert self._options is not None
+        return self._options.num_processes or default_num_processes()
 
-    def start(self) -> None:
-        """Fork the zygote. Must run before this process starts threads or uses livekit.rtc."""
+    def prepare(self, options: WorkerOptions) -> None:
+        """Fork the zygote, before this process starts threads or uses livekit.rtc."""
+        if self._zygote is not None:
+            return
+        self._options = options
         ffi = sys.modules.get("livekit.rtc._ffi_client")
         if ffi is not None and getattr(ffi.FfiClient, "_instance", None) is not None:
             raise WorkerError(
-                "the process executor must start before livekit.rtc is used in the worker process (its "
-                "runtime threads cannot be forked). Connect rooms only inside jobs, or use job_executor='inline'."
+                "the process executor must start before livekit.rtc is used in the worker's process (the rtc "
+                "runtime's threads cannot be forked). Connect rooms only inside jobs, or use --job-executor inline."
             )
         if threading.active_count() > 1:
-            logger.warning("the process executor forks its job processes from a process with %d threads "
-                           "(%s); start the worker before starting threads",
-                           threading.active_count(), ", ".join(t.name for t in threading.enumerate()))
-        entry = functools.partial(_child.job_process_main, self.options)
+            logger.warning("the process executor forks its job processes from a process with %d threads (%s); "
+                           "start the worker before starting threads", threading.active_count(),
+                           ", ".join(t.name for t in threading.enumerate()))
+        entry = functools.partial(_child.job_process_main, options)
         self._zygote_pid, self._zygote = _zygote.fork_zygote(entry)
         logger.debug("job process zygote started (pid %d)", self._zygote_pid)
 
-    async def astart(self) -> None:
-        """Start the job processes and the monitor (inside the worker's event loop)."""
-        if self._zygote is None:
-            self.start()
-        self._spawn_lock = asyncio.Lock()
+    async def start(self, events: ExecutorEvents, options: WorkerOptions) -> None:
+        if options.request_handler is None:
+            raise TypeError("the worker has no request_handler")
+        self._events = events
+        self.prepare(options)
+        self._options = options
         assert self._zygote is not None
         self._zygote.setblocking(False)
         self._background(self._read_zygote())
         self._background(self._monitor())
-        want = self.num_processes if self.settings.jobs_per_process is None else self.settings.num_idle_processes
+        if options.jobs_per_process is None:
+            want, mode = self.num_processes, "sharded"
+        else:
+            want, mode = options.num_idle_processes, f"at most {options.jobs_per_process} job(s) per process"
         procs = [self._spawn() for _ in range(want)]
-        await asyncio.gather(*(self._wait_ready(p) for p in procs), return_exceptions=True)
-        mode = ("sharded" if self.settings.jobs_per_process is None
-                else f"at most {self.settings.jobs_per_process} job(s) per process")
-        logger.info("process executor: %d job process(es) started (%s)", len(procs), mode)
+        await asyncio.gather(*(self._wait_ready(p, time.monotonic() + START_TIMEOUT) for p in procs))
+        logger.info("process executor: %d job process(es) started (%s)",
+                    sum(p.state == "ready" for p in procs), mode)
 
     async def aclose(self) -> None:
-        """End every job process (their jobs end with reason ``shutdown``) and the zygote."""
         self._closing = True
         procs = [p for p in self._procs.values() if p.state != "dead"]
         for proc in procs:
             self._retire(proc, "shutdown")
         if procs:
-            _, pending = await asyncio.wait([asyncio.ensure_future(p.gone.wait()) for p in procs],
-                                            timeout=self.settings.shutdown_timeout)
-            for task in pending:
-                task.cancel()
+            await _wait_all([p.gone for p in procs], SHUTDOWN_TIMEOUT)
             for proc in procs:
                 if not proc.gone.is_set():
-                    self._kill(proc, f"job process {proc.pid} did not exit within "
-                                     f"{self.settings.shutdown_timeout:g}s of shutdown; killed")
-            await asyncio.wait([asyncio.ensure_future(p.gone.wait()) for p in procs], timeout=5.0)
+                    self._kill(proc, f"job process {proc.pid} did not exit within {SHUTDOWN_TIMEOUT:g}s "
+                                     "of shutdown; killed")
+            await _wait_all([p.gone for p in procs], 5.0)
         if self._zygote is not None:
             try:
                 self._zygote.send(pickle.dumps(("exit", {})))
@@ -228,6 +186,9 @@ class ProcessExecutor:
 
     # --- state -------------------------------------------------------------------------
 
+    def jobs(self) -> list[JobInfo]:
+        return list(self._infos.values())
+
     def processes(self) -> list[dict[str, Any]]:
         """The job processes, as ``/worker`` shows them."""
         now = time.monotonic()
@@ -238,68 +199,81 @@ class ProcessExecutor:
             for p in self._procs.values() if p.state != "dead"
         ]
 
-    def pids(self) -> list[int]:
-        return [p.pid for p in self._procs.values() if p.pid and p.state != "dead"]
-
     # --- offers and jobs -------------------------------------------------------------------
 
-    async def offer(self, job: Any, timeout: float) -> Answer:
-        """Run the request handler on ``job`` in a job process; at most ``timeout`` seconds."""
+    async def request(self, job: agent_pb.Job) -> OfferAnswer:
+        assert self._options is not None
         if self._broken:
-            return Answer(False, why=self._broken)
+            return OfferAnswer(None, self._broken)
+        timeout = self._options.request_timeout
         deadline = time.monotonic() + timeout
-        fut: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[OfferAnswer] = asyncio.get_running_loop().create_future()
         proc = await self._place(job.id, fut, deadline)
         if proc is None:
-            return Answer(False, why=f"no job process was ready within {timeout:g}s")
+            return OfferAnswer(None, f"no job process was ready within request_timeout ({timeout:g}s)")
         self._job_proc[job.id] = proc
         assert proc.channel is not None
         proc.channel.send("offer", {"job": job.SerializeToString()})
         try:
-            answer = await asyncio.wait_for(asyncio.shield(fut), max(0.0, deadline - time.monotonic()))
+            answer = await asyncio.wait_for(asyncio.shield(fut), timeout + ANSWER_MARGIN)
         except asyncio.TimeoutError:
-            proc.channel.send("expired", {"job_id": job.id})
-            answer = Answer(False, why=f"the request handler neither accepted nor rejected it within "
-                                       f"request_timeout ({timeout:g}s)")
-        except JobError as exc:
-            answer = Answer(False, why=str(exc))
+            answer = OfferAnswer(None, f"job process {proc.pid} did not answer within request_timeout "
+                                       f"({timeout:g}s)")
+            proc.channel.send("abandon", {"job_id": job.id, "why": answer.reason})
+        except _ProcessGone as exc:
+            answer = OfferAnswer(None, str(exc))
         finally:
             proc.offers.pop(job.id, None)
         if answer.accepted and proc.state != "dead":
+            assert answer.accept is not None
             proc.jobs.add(job.id)
             proc.served += 1
+            self._identities[job.id] = answer.accept.identity
         else:
+            if answer.accepted:
+                answer = OfferAnswer(None, f"job process {proc.pid} exited after accepting the job")
             self._job_proc.pop(job.id, None)
             self._after_job(proc)
         return answer
 
-    def assign(self, job_id: str, *, url: str, token: str, job: Any = None) -> None:
-        """Hand the server's assignment to the job's process, which joins the room."""
+    async def launch(self, job_id: str, assignment: Assignment) -> None:
         proc = self._job_proc.get(job_id)
-        if proc is not None and proc.channel is not None:
-            proc.channel.send("assigned", {"job_id": job_id, "url": url, "token": token,
-                                           "job": job.SerializeToString() if job is not None else b""})
+        identity = self._identities.pop(job_id, "")
+        info = JobInfo(job=assignment.job, agent_identity=identity, pid=proc.pid if proc else None)
+        if proc is None or proc.state == "dead" or proc.channel is None:
+            self._end(info, JobEnd.failure(f"job {job_id} cannot start: its job process is gone"))
+            return
+        self._infos[job_id] = info
+        proc.channel.send("launch", {"job_id": job_id, "assignment": _child.assignment_to_wire(assignment)})
 
-    def assign_failed(self, job_id: str, error: str) -> None:
-        """The accepted job will not run (not assigned, worker draining)."""
+    async def abandon(self, job_id: str, why: str) -> None:
+        self._identities.pop(job_id, None)
         proc = self._job_proc.pop(job_id, None)
         if proc is not None:
             proc.jobs.discard(job_id)
             if proc.channel is not None:
-                proc.channel.send("assign_failed", {"job_id": job_id, "error": error})
+                proc.channel.send("abandon", {"job_id": job_id, "why": why})
             self._after_job(proc)
 
-    def shutdown_job(self, job_id: str, reason: str) -> None:
+    def end_job(self, job_id: str, end: JobEnd) -> bool:
         proc = self._job_proc.get(job_id)
-        if proc is not None and proc.channel is not None:
-            proc.channel.send("shutdown_job", {"job_id": job_id, "reason": reason})
+        if job_id not in self._infos or proc is None or proc.channel is None:
+            return False
+        proc.channel.send("end_job", {"job_id": job_id, "end": end})
+        return True
+
+    def _end(self, info: JobInfo, end: JobEnd) -> None:
+        self._infos.pop(info.id, None)
+        if self._events is not None:
+            self._events.job_ended(dataclasses.replace(info, status="failed" if end.failed else "success"), end,
+                                   None)
 
     # --- placement -----------------------------------------------------------------------
 
-    async def _place(self, job_id: str, fut: asyncio.Future[Answer], deadline: float) -> _Proc | None:
+    async def _place(self, job_id: str, fut: asyncio.Future[OfferAnswer], deadline: float) -> _Proc | None:
         """A ready process for this offer, reserved for it (``proc.offers``) at once, so that
         simultaneous offers are spread by the same rule."""
-        while time.monotonic() < deadline and not self._closing:
+        while time.monotonic() < deadline and not self._closing and not self._broken:
             proc = self._choose() or self._spawn()
             proc.offers[job_id] = fut
             await self._wait_ready(proc, deadline)
@@ -311,8 +285,9 @@ class ProcessExecutor:
         return None
 
     def _choose(self) -> _Proc | None:
+        assert self._options is not None
         live = [p for p in self._procs.values() if p.state in ("starting", "ready")]
-        limit = self.settings.jobs_per_process
+        limit = self._options.jobs_per_process
         if limit is not None:
             live = [p for p in live if p.served + p.busy < limit]
         elif len(live) < self.num_processes:
@@ -321,30 +296,25 @@ class ProcessExecutor:
             return None
         return min(live, key=lambda p: (p.busy, p.state != "ready", p.proc_id))
 
-    async def _wait_ready(self, proc: _Proc, deadline: float | None = None) -> bool:
-        timeout = self.settings.process_start_timeout if deadline is None else max(0.0, deadline - time.monotonic())
-        ready = asyncio.ensure_future(proc.ready.wait())
-        gone = asyncio.ensure_future(proc.gone.wait())
-        await asyncio.wait({ready, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        ready.cancel()
-        gone.cancel()
-        return proc.ready.is_set() or proc.gone.is_set()
+    async def _wait_ready(self, proc: _Proc, deadline: float) -> None:
+        await _wait_any([proc.ready, proc.gone], max(0.0, deadline - time.monotonic()))
 
     def _replenish(self) -> None:
-        if self._closing or self._broken:
+        if self._closing or self._broken or self._options is None:
             return
         live = [p for p in self._procs.values() if p.state in ("starting", "ready")]
-        if self.settings.jobs_per_process is None:
+        limit = self._options.jobs_per_process
+        if limit is None:
             missing = self.num_processes - len(live)
         else:
-            limit = self.settings.jobs_per_process
             idle = [p for p in live if p.busy == 0 and p.served < limit]
-            missing = self.settings.num_idle_processes - len(idle)
+            missing = self._options.num_idle_processes - len(idle)
         for _ in range(max(0, missing)):
             self._spawn()
 
     def _after_job(self, proc: _Proc) -> None:
-        limit = self.settings.jobs_per_process
+        assert self._options is not None
+        limit = self._options.jobs_per_process
         if limit is not None and proc.served >= limit and proc.busy == 0 and proc.state == "ready":
             self._retire(proc, "served its jobs")
         self._replenish()
@@ -358,17 +328,19 @@ class ProcessExecutor:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         config = {"proc_id": proc.proc_id, "log_level": logging.getLogger().level}
         try:
-            assert self._zygote is not None
+            if self._zygote is None:
+                raise OSError("the zygote is not running")
             socket.send_fds(self._zygote, [pickle.dumps(("spawn", config))], [theirs.fileno()])
-        except (OSError, AssertionError) as exc:
+        except OSError as exc:
             ours.close()
             self._zygote_lost(f"cannot reach the job process zygote: {exc}")
             proc.state = "dead"
             proc.gone.set()
+            self._procs.pop(proc.proc_id, None)
             return proc
         finally:
             theirs.close()
-        proc.reader = self._background(self._serve(proc, ours))
+        self._background(self._serve(proc, ours))
         return proc
 
     async def _serve(self, proc: _Proc, sock: socket.socket) -> None:
@@ -391,22 +363,24 @@ class ProcessExecutor:
         elif kind == "answer":
             fut = proc.offers.get(data["job_id"])
             if fut is not None and not fut.done():
-                fut.set_result(Answer(
-                    accepted=bool(data["accepted"]), identity=data.get("identity", ""), name=data.get("name", ""),
-                    metadata=data.get("metadata", ""), attributes=dict(data.get("attributes") or {}),
-                    why=data.get("why", ""),
-                ))
+                fut.set_result(data["answer"])
         elif kind == "running":
-            self._on_running(data["job_id"])
+            info = _child.info_from_wire(data["info"])
+            if info.id in self._infos:
+                self._infos[info.id] = info
+                if self._events is not None:
+                    self._events.job_running(info, None)
         elif kind == "ended":
-            job_id = data["job_id"]
-            proc.jobs.discard(job_id)
-            self._job_proc.pop(job_id, None)
-            self._on_ended(job_id, data["reason"])
+            info = _child.info_from_wire(data["info"])
+            proc.jobs.discard(info.id)
+            self._job_proc.pop(info.id, None)
+            if self._infos.pop(info.id, None) is not None and self._events is not None:
+                self._events.job_ended(info, data["end"], None)
             self._after_job(proc)
         elif kind == "hello":
             proc.pid = data["pid"]
-            proc.state = "ready" if proc.state == "starting" else proc.state
+            if proc.state == "starting":
+                proc.state = "ready"
             proc.last_pong = time.monotonic()
             proc.ready.set()
             logger.debug("job process %d ready", proc.pid, extra={"pid": proc.pid})
@@ -416,7 +390,7 @@ class ProcessExecutor:
             return
         proc.state = "retiring"
         if proc.channel is not None:
-            proc.channel.send("exit", {"reason": "shutdown" if reason == "shutdown" else reason})
+            proc.channel.send("exit", {"reason": reason})
 
     def _kill(self, proc: _Proc, reason: str) -> None:
         if proc.kill_reason is None:
@@ -431,23 +405,23 @@ class ProcessExecutor:
         """The job process's socket closed: it exited (or was killed). Fail its jobs, replace it."""
         previous = proc.state
         proc.state = "dead"
-        status = None
-        if proc.pid is not None:
-            status = await self._wait_exit_status(proc.pid, timeout=5.0)
+        status = await self._wait_exit_status(proc.pid, timeout=5.0) if proc.pid is not None else None
         what = proc.kill_reason or _zygote.describe_status(proc.pid or 0, status)
         clean = previous == "retiring" and status == 0 and proc.kill_reason is None
         crash = _read_crash_log(proc.pid)
         jobs = sorted(proc.jobs)
         if not clean or jobs:
-            logger.error("%s; %d job(s) lost: %s%s", what, len(jobs), ", ".join(jobs) or "none",
+            logger.error("%s; %d job(s) lost%s%s", what, len(jobs), f": {', '.join(jobs)}" if jobs else "",
                          f"\n{crash}" if crash else "", extra={"pid": proc.pid, "jobs": ",".join(jobs)})
         for job_id in jobs:
             self._job_proc.pop(job_id, None)
-            self._on_ended(job_id, f"failed: {what}")
+            info = self._infos.get(job_id)
+            if info is not None:
+                self._end(info, JobEnd.failure(what))
         proc.jobs.clear()
         for fut in list(proc.offers.values()):
             if not fut.done():
-                fut.set_exception(JobError(f"{what} while its request handler ran"))
+                fut.set_exception(_ProcessGone(f"{what} while its request handler ran"))
         proc.gone.set()
         self._procs.pop(proc.proc_id, None)
         self._replenish()
@@ -455,7 +429,7 @@ class ProcessExecutor:
     async def _wait_exit_status(self, pid: int, timeout: float) -> int | None:
         if pid in self._exit_status:
             return self._exit_status.pop(pid)
-        fut = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._exit_waiters[pid] = fut
         try:
             return await asyncio.wait_for(fut, timeout)
@@ -494,39 +468,42 @@ class ProcessExecutor:
     # --- health: pings and memory ----------------------------------------------------------
 
     async def _monitor(self) -> None:
-        s = self.settings
+        assert self._options is not None
+        o = self._options
         seq = 0
         while True:
-            await asyncio.sleep(s.ping_interval)
+            await asyncio.sleep(o.ping_interval)
             seq += 1
             now = time.monotonic()
             for proc in list(self._procs.values()):
                 if proc.state not in ("ready", "retiring") or proc.pid is None or proc.kill_reason:
                     continue
                 silent = now - proc.last_pong
-                if silent > s.ping_timeout:
+                if silent > o.ping_timeout:
                     self._kill(proc, f"job process {proc.pid} did not answer pings for {silent:.1f}s "
-                                     f"(ping_timeout {s.ping_timeout:g}s; its event loop is blocked); killed")
+                                     f"(ping_timeout {o.ping_timeout:g}s; its event loop is blocked); killed")
                     continue
                 assert proc.channel is not None
                 proc.channel.send("ping", {"seq": seq})
                 self._check_memory(proc)
 
     def _check_memory(self, proc: _Proc) -> None:
-        assert proc.pid is not None
+        assert proc.pid is not None and self._options is not None
         rss, pss = process_memory_mb(proc.pid)
         proc.rss_mb, proc.pss_mb = rss, pss
-        s = self.settings
+        warn, limit = self._options.memory_warn_mb, self._options.memory_limit_mb
         jobs = ", ".join(sorted(proc.jobs)) or "none"
-        if s.memory_limit_mb is not None and pss > s.memory_limit_mb:
+        if limit is not None and pss > limit:
+            logger.error("job process %d uses %.0f MB (PSS), above memory_limit_mb (%g MB): killing it; its jobs: %s",
+                         proc.pid, pss, limit, jobs, extra={"pid": proc.pid, "pss_mb": round(pss, 1)})
             self._kill(proc, f"job process {proc.pid} used {pss:.0f} MB (PSS), above memory_limit_mb "
-                             f"({s.memory_limit_mb:g} MB); killed")
-        elif s.memory_warn_mb is not None:
-            if pss > s.memory_warn_mb and not proc.memory_warned:
+                             f"({limit:g} MB); killed")
+        elif warn is not None:
+            if pss > warn and not proc.memory_warned:
                 proc.memory_warned = True
                 logger.warning("job process %d uses %.0f MB (PSS), above memory_warn_mb (%g MB); its jobs: %s",
-                               proc.pid, pss, s.memory_warn_mb, jobs, extra={"pid": proc.pid, "pss_mb": round(pss, 1)})
-            elif pss < 0.9 * s.memory_warn_mb:
+                               proc.pid, pss, warn, jobs, extra={"pid": proc.pid, "pss_mb": round(pss, 1)})
+            elif pss < 0.9 * warn:
                 proc.memory_warned = False
 
     def _background(self, coro: Any) -> asyncio.Task[Any]:
@@ -534,6 +511,28 @@ class ProcessExecutor:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+
+class _ProcessGone(Exception):
+    pass
+
+
+async def _wait_any(events: list[asyncio.Event], timeout: float) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
+async def _wait_all(events: list[asyncio.Event], timeout: float) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout)
+    finally:
+        for w in waiters:
+            w.cancel()
 
 
 def process_memory_mb(pid: int) -> tuple[float, float]:
@@ -595,39 +594,4 @@ def _reap_zygote(pid: int, timeout: float = 5.0) -> None:
 
 
 
-class RemoteJob:
-    """The worker's view of a job that runs in a job process (what ``/worker`` and the
-    drain logic read; :meth:`shutdown` asks the job's process to end it)."""
-
-    def __init__(self, executor: ProcessExecutor, job: Any, identity: str) -> None:
-        self._executor = executor
-        self._job = job
-        self.identity = identity
-        self.status = "pending"
-        self.started_at = time.time()
-        self.shutdown_reason: str | None = None
-
-    @property
-    def id(self) -> str:
-        return self._job.id
-
-    @property
-    def job(self) -> Any:
-        return self._job
-
-    @property
-    def publisher_identity(self) -> str | None:
-        if self._job.type == 0 or not self._job.HasField("participant"):
-            return None
-        return self._job.participant.identity or None
-
-    @property
-    def pid(self) -> int | None:
-        proc = self._executor._job_proc.get(self.id)
-        return proc.pid if proc is not None else None
-
-    def shutdown(self, reason: str = "success") -> None:
-        if self.shutdown_reason is None:
-            self.shutdown_reason = reason
-        self._executor.shutdown_job(self.id, reason)
-__all__ = ["ProcessExecutor", "ProcessOptions", "RemoteJob", "Answer", "default_num_processes", "process_memory_mb"]
+__all__ = ["ProcessExecutor", "default_num_processes", "process_memory_mb"]
