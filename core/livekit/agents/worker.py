@@ -481,6 +481,7 @@ class Worker:
         while True:
             await asyncio.sleep(self.options.update_interval)
             self._measured_load = max(0.0, await self._measure_load())
+            logger.debug("worker load %.2f (%d job(s))", self._measured_load, len(self._job_infos()))
             self._send_status(force=True)
 
     def _send_status(self, *, force: bool = False) -> None:
