@@ -30,9 +30,10 @@ the worker declines the job. If the server never assigns an accepted job, or the
 started draining meanwhile, the worker calls ``abandon(job_id, why)``: the handler's
 ``accept()`` raises :class:`~livekit.agents.exceptions.JobError` with ``why``.
 
-Only plain data crosses this interface: ``livekit.protocol.agent.Job`` messages,
+Only plain data crosses this interface: ``livekit.protocol.agent.Job`` messages (which
+do not pickle: send ``job.SerializeToString()`` and rebuild with :func:`job_from_bytes`),
 :class:`~livekit.agents.job_request.OfferAnswer` / ``AcceptInfo``, :class:`Assignment`,
-:class:`JobInfo`, :class:`~livekit.agents.job_end.JobEnd`: all picklable. The agent
+:class:`JobInfo` and :class:`~livekit.agents.job_end.JobEnd`, which all pickle. The agent
 function, the subscribe and auto-disconnect callbacks and the handler itself never cross
 it, so a process executor can run the seed's handler and agent, closures defined under
 ``if __name__ == "__main__":`` that cannot be pickled, in a child forked from the worker
@@ -45,7 +46,6 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -69,6 +69,12 @@ class Assignment:
     """The room's URL (the worker's server URL when the assignment carries none)."""
     token: str
     """The agent's access token for the room. Never log it."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_assignment, (self.job.SerializeToString(), self.url, self.token))
+
+    def __repr__(self) -> str:
+        return f"Assignment(job={self.job.id!r}, url={self.url!r}, token='***')"
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,10 @@ class JobInfo:
             return None
         return self.job.participant.identity or None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_job_info, (self.job.SerializeToString(), self.agent_identity, self.status, self.started_at,
+                            self.pid))
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -113,6 +123,22 @@ class JobInfo:
             "started_at": self.started_at,
             "pid": self.pid,
         }
+
+
+def job_from_bytes(data: bytes) -> agent_pb.Job:
+    """A ``livekit.protocol.agent.Job`` from ``job.SerializeToString()`` (protobuf messages
+    do not pickle: send their bytes)."""
+    from livekit.protocol import agent as agent_pb
+
+    return agent_pb.Job.FromString(data)
+
+
+def _assignment(job: bytes, url: str, token: str) -> Assignment:
+    return Assignment(job_from_bytes(job), url, token)
+
+
+def _job_info(job: bytes, identity: str, status: str, started_at: float, pid: int | None) -> JobInfo:
+    return JobInfo(job_from_bytes(job), identity, status, started_at, pid)
 
 
 class ExecutorEvents(Protocol):
@@ -207,6 +233,4 @@ class JobExecutor(abc.ABC):
         them to leave their rooms, and release processes and other resources."""
 
 
-ExecutorFactory = Callable[[], JobExecutor]
-
-__all__ = ["Assignment", "ExecutorEvents", "JobExecutor", "JobInfo"]
+__all__ = ["Assignment", "ExecutorEvents", "JobExecutor", "JobInfo", "job_from_bytes"]
