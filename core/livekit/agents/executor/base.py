@@ -40,6 +40,16 @@ it, so a process executor can run the seed's handler and agent, closures defined
 (which has them already): the parent sends the offer to the child, the child's handler
 answers with accept arguments or a rejection, the parent answers the server, forwards
 the assignment (url, token) to the child, and receives the job's status and end back.
+
+Building blocks for an executor, wherever it runs the user's code:
+:class:`~livekit.agents.job_request.JobRequest` with a
+:class:`~livekit.agents.job_request.Responder` of its own (``accept`` hands the accept
+on and waits for the launch or the abandon), run by
+:func:`~livekit.agents.job_request.answer_request` (the ``request_timeout`` rules and
+their logs); then a :class:`~livekit.agents.JobContext` run by
+:func:`~livekit.agents.job.run_job`, which returns the job's
+:class:`~livekit.agents.job_end.JobEnd`. :mod:`livekit.agents.executor.inline` is the
+smallest complete example.
 """
 
 from __future__ import annotations
@@ -219,11 +229,6 @@ class JobExecutor(abc.ABC):
 
     def context(self, job_id: str) -> JobContext | None:
         """The job's live context when it runs in this process, else ``None``."""
-        return None
-
-    def memory_rss(self) -> int | None:
-        """Bytes of resident memory used by this executor's child processes (``None``: it
-        has none; the worker counts its own process tree itself)."""
         return None
 
     @abc.abstractmethod

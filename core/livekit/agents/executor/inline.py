@@ -15,7 +15,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import JobError
-from ..job import JobContext
+from ..job import JobContext, run_job
 from ..job_end import JobEnd, JobEndKind
 from ..job_request import AcceptArguments, JobRequest, OfferAnswer, answer_request
 from .base import Assignment, ExecutorEvents, JobExecutor, JobInfo
@@ -140,7 +140,7 @@ class InlineExecutor(JobExecutor):
 
     async def _run(self, ctx: JobContext) -> None:
         try:
-            end = await ctx._run()
+            end = await run_job(ctx)
         except Exception as exc:  # a bug in the job runner must not take the worker down
             logger.exception("job %s crashed: %s", ctx.id, exc, extra={"job_id": ctx.id})
             end = JobEnd.failure(f"{type(exc).__name__}: {exc}")
