@@ -45,9 +45,7 @@ class _Responder:
         self._executor = executor
 
     async def accept(self, request: JobRequest, args: AcceptArguments) -> None:
-        started = asyncio.get_running_loop().create_future()
-        self._executor._accepted[request.id] = _Accepted(request, args, started)
-        await started
+        await self._executor._hold(request, args)
 
     async def reject(self, request: JobRequest) -> None:
         return None
@@ -128,6 +126,12 @@ class InlineExecutor(JobExecutor):
             await asyncio.wait(tasks, timeout=LEAVE_TIMEOUT)
 
     # --- jobs --------------------------------------------------------------------------
+
+    def _hold(self, request: JobRequest, args: AcceptArguments) -> asyncio.Future[None]:
+        """Keep an accepted request until :meth:`launch` or :meth:`abandon` resolves it."""
+        started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._accepted[request.id] = _Accepted(request, args, started)
+        return started
 
     def _info(self, ctx: JobContext) -> JobInfo:
         entry = self._jobs.get(ctx.id)
