@@ -157,6 +157,21 @@ async def test_sharded_processes_are_replaced_after_a_crash(
     assert len(procs[new_pid]) == 1 and len(procs[good_pid]) == 1, procs
 
 
+async def test_a_job_process_over_its_memory_limit_is_killed_and_its_job_fails(
+    livekit_server, lk, agent_process, helpers, tmp_path
+):
+    worker = agent_process(CHAOS, livekit_server, "--job-executor=process", "--jobs-per-process=1",
+                           "--memory-warn-mb=150", "--memory-limit-mb=300", env={"CHAOS_DIR": str(tmp_path)})
+    await worker.wait_output("registered worker")
+    leak = helpers.unique_room("leak")
+    await lk.create_room(leak)
+    await helpers.wait_until(lambda: ended(worker, leak), timeout=60, what="the leaking job to end")
+    entry = ended(worker, leak)
+    assert entry and re.search(r"ended: failed: job process \d+ used \d+ MB \(PSS\), above memory_limit_mb "
+                               r"\(300 MB\); killed", entry["message"]), entry
+    assert worker_info(worker)["registered"] and worker.proc.poll() is None
+
+
 async def test_my_agent_under_process_executor_drains_on_sigterm(
     livekit_server, clients, lk, agent_process, helpers
 ):

@@ -6,6 +6,7 @@
 * ``block-*``: blocks its event loop for 10 s (``time.sleep``) once it joined.
 * ``exit-*``: calls ``os._exit(1)`` once it joined.
 * ``segv-*``: dereferences a null pointer through ctypes once it joined.
+* ``leak-*``: holds on to 400 MB once it joined.
 
 The request handler and the agent are closures under ``if __name__ == "__main__"`` on
 purpose: the process executor must run them as written.
@@ -24,6 +25,8 @@ if __name__ == "__main__":
     logger = logging.getLogger("chaos")
     out_dir = Path(os.environ["CHAOS_DIR"])
 
+    hoard: list[bytearray] = []
+
     def block_the_loop() -> None:
         time.sleep(10)
 
@@ -40,6 +43,10 @@ if __name__ == "__main__":
         elif kind == "segv":
             await asyncio.sleep(0.2)
             ctypes.string_at(0)
+        elif kind == "leak":
+            hoard.append(bytearray(400 * 2**20))
+            for i in range(0, len(hoard[-1]), 4096):
+                hoard[-1][i] = 1
         elif kind == "good":
             frames = open(out_dir / f"{room}.frames", "a", buffering=1)
 
