@@ -242,10 +242,10 @@ async def run(n: int, other_n: int, skip_other: bool) -> None:
         for label, (rss, pss) in per.items():
             if label != other_label:
                 print(f"  {label:<42} {rss / o_rss:6.3f}x / {pss / o_pss:6.3f}x")
-        goal = per["ours: process, one job per process"][1] / o_pss
-        print(f"goal: one job per process <= 0.2x the other framework (PSS): {goal:.3f}x "
-              f"{'met' if goal <= 0.2 else 'NOT met'}")
-
+        one_rss, one_pss = per["ours: process, one job per process"]
+        print(f"goal (GUIDE §7, stated in RSS): one job per process <= 0.2x the other framework: "
+              f"{one_rss / o_rss:.3f}x RSS {'met' if one_rss / o_rss <= 0.2 else 'NOT met'}; "
+              f"in PSS (pages shared by forked processes split between them) {one_pss / o_pss:.3f}x")
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "worker":
