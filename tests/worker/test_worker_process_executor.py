@@ -44,6 +44,10 @@ def largest_gap(times: list[float], start: float, end: float) -> float:
     return max(b - a for a, b in zip(window, window[1:], strict=False))
 
 
+def ready_pids(worker: Any) -> set[int]:
+    return {p["pid"] for p in worker_info(worker)["processes"] if p["state"] == "ready"}
+
+
 def ended(worker: Any, room: str) -> dict[str, Any] | None:
     """The worker's "job ... ended" record for the job of ``room`` (what it reported)."""
     for entry in log_messages(worker.output()):
@@ -118,8 +122,8 @@ async def test_sharded_processes_are_replaced_after_a_crash(
     worker = agent_process(CHAOS, livekit_server, "--job-executor=process", "--num-processes=2",
                            env={"CHAOS_DIR": str(tmp_path)})
     await worker.wait_output("registered worker")
-    await helpers.wait_until(lambda: len(worker_info(worker)["processes"]) == 2, what="two job processes")
-    before = {p["pid"] for p in worker_info(worker)["processes"]}
+    await helpers.wait_until(lambda: len(ready_pids(worker)) == 2, what="two job processes")
+    before = ready_pids(worker)
     sample = speech("one two three four five")
 
     good = helpers.unique_room("good")
@@ -138,8 +142,8 @@ async def test_sharded_processes_are_replaced_after_a_crash(
     assert crashed_pid != good_pid  # placed on the other (idle) process
 
     # the crashed process is replaced; the first job runs on, undisturbed
-    await helpers.wait_until(lambda: len(worker_info(worker)["processes"]) == 2, what="a replacement process")
-    after = {p["pid"] for p in worker_info(worker)["processes"]}
+    await helpers.wait_until(lambda: len(ready_pids(worker) - {crashed_pid}) == 2, what="a replacement process")
+    after = ready_pids(worker)
     assert good_pid in after and crashed_pid not in after and len(after - before) == 1
     assert ended(worker, good) is None
     count = len(frame_times(tmp_path / f"{good}.frames"))
