@@ -111,6 +111,9 @@ def _split_env(words: list[str]) -> tuple[dict[str, str], list[str]]:
 def _env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "AGENT_"))}
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    # the documented default health port (8081) may be taken by another worker on a
+    # shared machine: any free one, through the option's variable
+    env["LIVEKIT_AGENTS_HTTP_PORT"] = "0"
     env.update(extra)
     return env
 
