@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..executor import EXECUTORS
+
 if TYPE_CHECKING:
     from ..worker import Worker
 
@@ -67,6 +69,11 @@ async def _serve(worker: Worker) -> int:
     return EXIT_OK
 
 
+def _executor_name(worker: Worker) -> str:
+    value = worker.options.job_executor
+    return value if isinstance(value, str) else getattr(value, "name", "") or type(value).__name__
+
+
 def build_cli(worker: Worker) -> click.Group:
     """The click group ``run_app`` runs (exposed for tests and embedding)."""
 
@@ -90,6 +97,9 @@ def build_cli(worker: Worker) -> click.Group:
     @click.option("--load-threshold", type=float, default=None,
                   help=f"report full at this load (0..1, inf: never) [default {worker.options.load_threshold:g}]")
     @click.option("--max-jobs", type=int, default=None, help="most jobs run at once")
+    @click.option("--job-executor", type=click.Choice(sorted(EXECUTORS)), default=None,
+                  help="where jobs run: inline (asyncio tasks in this process) or process (child processes) "
+                       f"[default {_executor_name(worker)}]")
     def start(
         url: str | None,
         api_key: str | None,
@@ -101,23 +111,23 @@ def build_cli(worker: Worker) -> click.Group:
         http_port: int | None,
         load_threshold: float | None,
         max_jobs: int | None,
+        job_executor: str | None,
     ) -> None:
         from ..exceptions import WorkerError
         from ..logging_setup import add_secret, setup_logging
 
-        opts = worker.options
-        for name, value in (("url", url), ("api_key", api_key), ("api_secret", api_secret),
-                            ("drain_timeout", drain_timeout), ("http_host", http_host), ("http_port", http_port),
-                            ("load_threshold", load_threshold), ("max_jobs", max_jobs)):
-            if value is not None:
-                setattr(opts, name, value)
-        add_secret(opts.api_secret)
+        given = {"url": url, "api_key": api_key, "api_secret": api_secret, "drain_timeout": drain_timeout,
+                 "http_host": http_host, "http_port": http_port, "load_threshold": load_threshold,
+                 "max_jobs": max_jobs, "job_executor": job_executor}
+        add_secret(api_secret or worker.options.api_secret)
         try:
+            worker.configure(**{k: v for k, v in given.items() if v is not None})
             worker._resolve_credentials()
         except WorkerError as exc:
             raise click.UsageError(str(exc)) from None
         setup_logging(log_level, log_format)  # type: ignore[arg-type]
         try:
+            worker.prepare()
             code = asyncio.run(_serve(worker))
         except WorkerError as exc:
             logger.error("worker stopped: %s", exc)
