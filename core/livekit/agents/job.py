@@ -289,6 +289,9 @@ class JobContext:
                 logger.error("job %s %s", self.id, self._error, extra=extra)
                 return self._end
 
+            from .presence import announce
+
+            await announce(room, self.id)  # seen by the others now, not on the server's 3 s batch
             room.on("track_published", lambda pub, p: self._apply_subscribe(pub, p))
             room.on("participant_disconnected", self._check_auto_disconnect)
             room.on("disconnected", lambda *_: self.shutdown(JobEnd(JobEndKind.ROOM_DISCONNECTED)))
