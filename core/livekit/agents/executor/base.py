@@ -69,6 +69,9 @@ class Assignment:
     """The room's URL (the worker's server URL when the assignment carries none)."""
     token: str
     """The agent's access token for the room. Never log it."""
+    fallback_urls: tuple[str, ...] = ()
+    """The worker's other LiveKit URLs (the nodes of its cluster), where the job rejoins its
+    room when the node of ``url`` is lost (:mod:`livekit.agents.rejoin`)."""
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,8 @@ class InlineExecutor(JobExecutor):
         from livekit import rtc
 
         ctx = JobContext(job=assignment.job, room=rtc.Room(), url=assignment.url, token=assignment.token,
-                         accept_args=accepted.args, on_running=self._running)
+                         accept_args=accepted.args, on_running=self._running,
+                         fallback_urls=assignment.fallback_urls)
         info = JobInfo(job=assignment.job, agent_identity=accepted.args.identity, started_at=ctx.started_at,
                        pid=os.getpid())
         task = asyncio.create_task(self._run(ctx), name=f"job-{job_id}")
