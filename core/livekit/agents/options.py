@@ -87,6 +87,9 @@ class WorkerOptions:
     http_host: str = "0.0.0.0"
     http_port: int | None = 8081
     """Health endpoint port (0: any free port; ``None``: no endpoint)."""
+    recover_orphans: bool = True
+    """``JT_ROOM`` workers with capacity get an agent to rooms that have none (rooms created
+    while every worker was full, rooms whose agent was lost): :mod:`livekit.agents.orphans`."""
     http_public_details: bool = False
     """Serve ``/worker`` (room names, identities) to every client, not only to loopback."""
     request_timeout: float = 7.5

@@ -114,6 +114,8 @@ class Worker:
         self._run_task: asyncio.Task[None] | None = None
         self._url = ""
         self._metrics: Any = None
+        self._orphans: Any = None
+        self._background: set[asyncio.Task[Any]] = set()
 
     def configure(self, **changes: Any) -> WorkerOptions:
         """Replace options before the worker runs (one checked copy; the CLI applies its
@@ -286,6 +288,11 @@ class Worker:
             self._started.set()
             conn = asyncio.create_task(self._run_connection(), name="livekit-agent-ws")
             reporter = asyncio.create_task(self._report_load(), name="livekit-agent-load")
+            if self.options.recover_orphans and self.options.worker_type == JobType.JT_ROOM:
+                from .orphans import OrphanRecovery
+
+                self._orphans = OrphanRecovery(self, key, secret)
+                self._background.add(asyncio.create_task(self._orphans.run(), name="livekit-agent-orphans"))
             try:
                 await self._closed.wait()
             finally:
@@ -294,6 +301,9 @@ class Worker:
                     task.cancel()
                 await asyncio.gather(*self._offer_tasks, return_exceptions=True)
                 reporter.cancel()
+                for task in self._background:
+                    task.cancel()
+                await asyncio.gather(*self._background, return_exceptions=True)
                 await self.executor.aclose()
                 await self._conn.flush()
                 await self._conn.aclose()

@@ -148,6 +148,8 @@ def _worker_options(worker: Worker, *, drain: str, http_port: str, load: str) ->
             click.option("--max-jobs", type=int, default=None, help="most jobs run at once [default: no limit]"),
             click.option("--http-public-details", is_flag=True, default=None, expose_value=False, callback=_stash,
                          help="serve /worker (room names, identities) to every client, not only to loopback"),
+            click.option("--recover-orphans/--no-recover-orphans", default=None, expose_value=False,
+                         callback=_stash, help="get an agent to rooms that have none (JT_ROOM) [default: on]"),
             click.option("--max-retry", type=int, default=None, expose_value=False, callback=_stash,
                          help="connection attempts in a row (with several URLs: rounds over all of them) "
                               f"before giving up [default {worker.options.max_retry}]"),
