@@ -27,7 +27,8 @@ async def test_dev_is_not_gated_by_load_and_logs_readable_debug_text(
     assert "worker status: full" not in out
     lines = [line for line in out.splitlines() if line.strip()]
     assert not any(line.startswith("{") for line in lines), "dev logs are text, not JSON"
-    assert any(" DEBUG " in line for line in lines), "dev logs include the framework's debug lines"
+    # the framework's debug lines: the load it measured, and did not act on
+    assert any("DEBUG" in line and "livekit.agents: worker load 0.99" in line for line in lines), out[-2000:]
     info_port = int(out.split("health endpoint on http://0.0.0.0:")[1].split("/")[0])
     assert info_port != 8081  # a free port: several dev workers can run side by side
     worker.signal(signal.SIGTERM)

@@ -218,3 +218,97 @@ async def test_worker_stays_available_beside_cpu_hogs(livekit_server, lk, worker
         await helpers.wait_until(lambda: any(c.room.name == room for c in started), timeout=30,
                                  what="the agent for a room created beside the hogs")
         await lk.delete_room(room)
+
+
+# --- a real cgroup, when the test may create one ------------------------------------------
+
+V1_CPU, V1_ACCT = Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup/cpuacct")
+
+
+@pytest.fixture
+def half_cpu_cgroup():
+    """A cgroup v1 limited to half a CPU (cpu + cpuacct controllers); skipped where the
+    test cannot create one (not root, no v1 cpu controller, a read-only cgroup fs)."""
+    import uuid
+
+    name = f"lk-agents-test-{uuid.uuid4().hex[:8]}"
+    dirs = [V1_CPU / name, V1_ACCT / name]
+    if not (V1_CPU / "cpu.cfs_quota_us").exists() or not (V1_ACCT / "cpuacct.usage").exists():
+        pytest.skip("no cgroup v1 cpu/cpuacct controllers here (the fake-tree tests cover v2)")
+    try:
+        for d in dirs:
+            d.mkdir()
+        (dirs[0] / "cpu.cfs_period_us").write_text("100000")
+        (dirs[0] / "cpu.cfs_quota_us").write_text("50000")
+    except OSError as exc:
+        for d in dirs:
+            if d.exists():
+                d.rmdir()
+        pytest.skip(f"cannot create a cgroup here: {exc}")
+    yield dirs
+    import signal
+    import time
+
+    for d in dirs:
+        for pid in (d / "cgroup.procs").read_text().split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + 10
+    for d in dirs:
+        while True:
+            try:
+                d.rmdir()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+
+def _in_cgroup(dirs: list[Path], argv: list[str]) -> list[str]:
+    """``argv`` run from a shell that first moves itself into the cgroups."""
+    import shlex
+
+    joins = " && ".join(f"echo $$ > {d / 'cgroup.procs'}" for d in dirs)
+    return ["sh", "-c", f"{joins} && exec {shlex.join(argv)}"]
+
+
+@pytest.mark.parametrize("with_hog", [True, False], ids=["hog-in-the-cgroup", "idle-cgroup"])
+async def test_worker_in_a_cpu_limited_cgroup_measures_its_quota(
+    livekit_server, tmp_path: Path, half_cpu_cgroup, helpers, with_hog: bool
+) -> None:
+    """A worker in a cgroup limited to 0.5 CPU, beside a hog in the same cgroup, is full
+    (the container's CPU is used up, whatever the host has left); without the hog it
+    stays available."""
+    log = tmp_path / "worker.log"
+    env = {**os.environ, **livekit_server.env(), "PYTHONUNBUFFERED": "1"}
+    script = Path(__file__).parent / "agents" / "greeter_agent.py"
+    procs = []
+    try:
+        if with_hog:
+            procs.append(subprocess.Popen(_in_cgroup(half_cpu_cgroup, [sys.executable, "-c", "while True: pass"])))
+        with open(log, "wb") as out:
+            procs.append(subprocess.Popen(
+                _in_cgroup(half_cpu_cgroup, [sys.executable, str(script), "start", "--http-port=0",
+                                             "--log-format=text", "--log-level=DEBUG"]),
+                env=env, stdout=out, stderr=subprocess.STDOUT))
+        text = lambda: log.read_text(errors="replace")  # noqa: E731
+        await helpers.wait_until(lambda: "registered worker" in text() or procs[-1].poll() is not None, 30,
+                                 "the worker registering")
+        assert "load: CPU used by this worker's cgroup v1 (0.5 CPUs)" in text(), text()[-3000:]
+        # three load reports (every 2.5 s) over the cgroup's own usage and quota
+        await helpers.wait_until(lambda: text().count("worker load ") >= 3, 40, "three load reports")
+        loads = [float(line.split("worker load ")[1].split()[0]) for line in text().splitlines()
+                 if "worker load " in line]
+        if with_hog:
+            await helpers.wait_until(lambda: "worker status: full" in text(), 40, "the worker reporting full")
+            assert max(loads) >= 0.8, loads
+        else:
+            assert "worker status: full" not in text()
+            assert max(loads) < 0.5, loads
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()

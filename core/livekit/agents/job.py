@@ -354,6 +354,13 @@ class JobContext:
         self._done.set()
 
 
+async def run_job(ctx: JobContext) -> JobEnd:
+    """Run an assigned job to its end, wherever an executor runs it: join the room, run the
+    agent function, wait for the end, run the shutdown callbacks, leave. Returns how it
+    ended (never raises for the agent's faults)."""
+    return await ctx._run()
+
+
 async def _await(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
@@ -376,4 +383,5 @@ __all__ = [
     "AutoSubscribe",
     "AutoDisconnect",
     "AcceptArguments",
+    "run_job",
 ]

@@ -265,6 +265,9 @@ async def answer_request(
     waiter = asyncio.create_task(request.wait_answered())
     try:
         done, _ = await asyncio.wait({task, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()  # the worker is closing: the handler goes with it
+        raise
     finally:
         waiter.cancel()
     if task in done and not request.answered:

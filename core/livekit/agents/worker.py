@@ -269,7 +269,6 @@ class Worker:
         self._jobs_changed = asyncio.Event()
         self._first_registration = asyncio.Event()
         self.prepare()
-        await self.executor.start(self, self.options)
         if self.options.load_fn is None:
             from .load import WorkerCPULoad
 
@@ -277,7 +276,10 @@ class Worker:
             logger.debug("load: CPU used by this worker's %s", self._cpu.source)
 
         health = None
+        conn: asyncio.Task[None] | None = None
+        reporter: asyncio.Task[None] | None = None
         try:
+            await self.executor.start(self, self.options)
             if self.options.http_port is not None:
                 health = await self._start_health()
             self._conn = WorkerConnection(
@@ -293,23 +295,26 @@ class Worker:
 
                 self._orphans = OrphanRecovery(self, key, secret)
                 self._background.add(asyncio.create_task(self._orphans.run(), name="livekit-agent-orphans"))
-            try:
-                await self._closed.wait()
-            finally:
-                self._closing = True
-                for task in list(self._offer_tasks):
-                    task.cancel()
-                await asyncio.gather(*self._offer_tasks, return_exceptions=True)
+            await self._closed.wait()
+        finally:
+            self._closing = True
+            for task in list(self._offer_tasks):
+                task.cancel()
+            await asyncio.gather(*self._offer_tasks, return_exceptions=True)
+            if reporter is not None:
                 reporter.cancel()
-                for task in self._background:
-                    task.cancel()
-                await asyncio.gather(*self._background, return_exceptions=True)
-                await self.executor.aclose()
+            for task in self._background:
+                task.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)
+            # jobs still running were ended by drain/aclose, or the worker failed: they
+            # leave their rooms and report their end before the connection closes
+            await self.executor.aclose()
+            if self._conn is not None:
                 await self._conn.flush()
                 await self._conn.aclose()
+            if conn is not None:
                 conn.cancel()
-                await asyncio.gather(conn, reporter, return_exceptions=True)
-        finally:
+            await asyncio.gather(*(t for t in (conn, reporter) if t is not None), return_exceptions=True)
             if health is not None:
                 await health.aclose()
         if self._fatal is not None:
@@ -516,6 +521,7 @@ class Worker:
         while True:
             await asyncio.sleep(self.options.update_interval)
             self._measured_load = max(0.0, await self._measure_load())
+            logger.debug("worker load %.2f (%d job(s))", self._measured_load, len(self._job_infos()))
             self._send_status(force=True)
 
     def _send_status(self, *, force: bool = False) -> None:
@@ -575,7 +581,13 @@ class Worker:
                 self._send_availability(job.id, False)
                 logger.info("declined job %s in room %s: a plugin declined it", job.id, job.room.name, extra=extra)
                 return
-            answer = await self.executor.request(job)
+            try:
+                answer = await self.executor.request(job)
+            except Exception as exc:  # the executor itself failed (not the handler): decline
+                logger.exception("declined job %s in room %s: the %s executor failed: %s", job.id, job.room.name,
+                                 self.executor.name, exc, extra=extra)
+                self._send_availability(job.id, False)
+                return
             if answer.accept is None:
                 self.metrics.offer_declined("handler")
                 self._send_availability(job.id, False)
@@ -619,8 +631,14 @@ class Worker:
         assigned = assignment.job if assignment.HasField("job") else job
         room = assignment.url or room_url(self._url)
         fallback = tuple(room_url(u) for u in self._conn.servers.others(self._url))
-        await self.executor.launch(job.id, Assignment(job=assigned, url=room, token=assignment.token,
-                                                      fallback_urls=fallback))
+        try:
+            await self.executor.launch(job.id, Assignment(job=assigned, url=room, token=assignment.token,
+                                                          fallback_urls=fallback))
+        except Exception as exc:
+            logger.exception("job %s in room %s could not be started: %s", job.id, job.room.name, exc, extra=extra)
+            self.job_ended(JobInfo(job=assigned, agent_identity=accept.identity),
+                           JobEnd.failure(f"could not be started: {type(exc).__name__}: {exc}"), None)
+            return
         logger.info("accepted job %s in room %s (%s) as %s", job.id, job.room.name, JobType(job.type).name,
                     accept.identity, extra=extra)
 

@@ -30,22 +30,32 @@ the worker declines the job. If the server never assigns an accepted job, or the
 started draining meanwhile, the worker calls ``abandon(job_id, why)``: the handler's
 ``accept()`` raises :class:`~livekit.agents.exceptions.JobError` with ``why``.
 
-Only plain data crosses this interface: ``livekit.protocol.agent.Job`` messages,
+Only plain data crosses this interface: ``livekit.protocol.agent.Job`` messages (which
+do not pickle: send ``job.SerializeToString()`` and rebuild with :func:`job_from_bytes`),
 :class:`~livekit.agents.job_request.OfferAnswer` / ``AcceptInfo``, :class:`Assignment`,
-:class:`JobInfo`, :class:`~livekit.agents.job_end.JobEnd`: all picklable. The agent
+:class:`JobInfo` and :class:`~livekit.agents.job_end.JobEnd`, which all pickle. The agent
 function, the subscribe and auto-disconnect callbacks and the handler itself never cross
 it, so a process executor can run the seed's handler and agent, closures defined under
 ``if __name__ == "__main__":`` that cannot be pickled, in a child forked from the worker
 (which has them already): the parent sends the offer to the child, the child's handler
 answers with accept arguments or a rejection, the parent answers the server, forwards
 the assignment (url, token) to the child, and receives the job's status and end back.
+
+Building blocks for an executor, wherever it runs the user's code:
+:class:`~livekit.agents.job_request.JobRequest` with a
+:class:`~livekit.agents.job_request.Responder` of its own (``accept`` hands the accept
+on and waits for the launch or the abandon), run by
+:func:`~livekit.agents.job_request.answer_request` (the ``request_timeout`` rules and
+their logs); then a :class:`~livekit.agents.JobContext` run by
+:func:`~livekit.agents.job.run_job`, which returns the job's
+:class:`~livekit.agents.job_end.JobEnd`. :mod:`livekit.agents.executor.inline` is the
+smallest complete example.
 """
 
 from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -72,6 +82,12 @@ class Assignment:
     fallback_urls: tuple[str, ...] = ()
     """The worker's other LiveKit URLs (the nodes of its cluster), where the job rejoins its
     room when the node of ``url`` is lost (:mod:`livekit.agents.rejoin`)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_assignment, (self.job.SerializeToString(), self.url, self.token))
+
+    def __repr__(self) -> str:
+        return f"Assignment(job={self.job.id!r}, url={self.url!r}, token='***')"
 
 
 @dataclass(frozen=True)
@@ -105,6 +121,10 @@ class JobInfo:
             return None
         return self.job.participant.identity or None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_job_info, (self.job.SerializeToString(), self.agent_identity, self.status, self.started_at,
+                            self.pid))
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -116,6 +136,22 @@ class JobInfo:
             "started_at": self.started_at,
             "pid": self.pid,
         }
+
+
+def job_from_bytes(data: bytes) -> agent_pb.Job:
+    """A ``livekit.protocol.agent.Job`` from ``job.SerializeToString()`` (protobuf messages
+    do not pickle: send their bytes)."""
+    from livekit.protocol import agent as agent_pb
+
+    return agent_pb.Job.FromString(data)
+
+
+def _assignment(job: bytes, url: str, token: str) -> Assignment:
+    return Assignment(job_from_bytes(job), url, token)
+
+
+def _job_info(job: bytes, identity: str, status: str, started_at: float, pid: int | None) -> JobInfo:
+    return JobInfo(job_from_bytes(job), identity, status, started_at, pid)
 
 
 class ExecutorEvents(Protocol):
@@ -198,11 +234,6 @@ class JobExecutor(abc.ABC):
         """The job's live context when it runs in this process, else ``None``."""
         return None
 
-    def memory_rss(self) -> int | None:
-        """Bytes of resident memory used by this executor's child processes (``None``: it
-        has none; the worker counts its own process tree itself)."""
-        return None
-
     @abc.abstractmethod
     async def aclose(self) -> None:
         """Stop: cancel handlers still deciding, abandon accepted offers, end the running
@@ -210,6 +241,4 @@ class JobExecutor(abc.ABC):
         them to leave their rooms, and release processes and other resources."""
 
 
-ExecutorFactory = Callable[[], JobExecutor]
-
-__all__ = ["Assignment", "ExecutorEvents", "JobExecutor", "JobInfo"]
+__all__ = ["Assignment", "ExecutorEvents", "JobExecutor", "JobInfo", "job_from_bytes"]

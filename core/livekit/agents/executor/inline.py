@@ -15,7 +15,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import JobError
-from ..job import JobContext
+from ..job import JobContext, run_job
 from ..job_end import JobEnd, JobEndKind
 from ..job_request import AcceptArguments, JobRequest, OfferAnswer, answer_request
 from .base import Assignment, ExecutorEvents, JobExecutor, JobInfo
@@ -45,9 +45,7 @@ class _Responder:
         self._executor = executor
 
     async def accept(self, request: JobRequest, args: AcceptArguments) -> None:
-        started = asyncio.get_running_loop().create_future()
-        self._executor._accepted[request.id] = _Accepted(request, args, started)
-        await started
+        await self._executor._hold(request, args)
 
     async def reject(self, request: JobRequest) -> None:
         return None
@@ -130,6 +128,12 @@ class InlineExecutor(JobExecutor):
 
     # --- jobs --------------------------------------------------------------------------
 
+    def _hold(self, request: JobRequest, args: AcceptArguments) -> asyncio.Future[None]:
+        """Keep an accepted request until :meth:`launch` or :meth:`abandon` resolves it."""
+        started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._accepted[request.id] = _Accepted(request, args, started)
+        return started
+
     def _info(self, ctx: JobContext) -> JobInfo:
         entry = self._jobs.get(ctx.id)
         base = entry[1] if entry else JobInfo(job=ctx.job, agent_identity=ctx._args.identity)
@@ -141,7 +145,7 @@ class InlineExecutor(JobExecutor):
 
     async def _run(self, ctx: JobContext) -> None:
         try:
-            end = await ctx._run()
+            end = await run_job(ctx)
         except Exception as exc:  # a bug in the job runner must not take the worker down
             logger.exception("job %s crashed: %s", ctx.id, exc, extra={"job_id": ctx.id})
             end = JobEnd.failure(f"{type(exc).__name__}: {exc}")
