@@ -81,3 +81,67 @@ async def test_kill_node_a_worker_fails_over_and_jobs_on_b_keep_their_agent(
         await helpers.wait_until(
             lambda: room_new in [ctx.job.room.name for ctx in worker.jobs.values()], 20, "a job for a new room")
         print(f"re-registered on B {registered_after:.2f} s after the kill")
+
+
+async def test_node_a_restart_serves_again_and_registrations_stay_consistent(
+    livekit_cluster, node_clients, node_api, helpers
+):
+    a, b = livekit_cluster.nodes
+    got: list[str] = []
+
+    async def handler(req: agents.JobRequest) -> None:
+        got.append(req.room.name)
+        await req.accept(lambda ctx: None, auto_disconnect=agents.AutoDisconnect.NEVER)
+
+    worker = agents.Worker(handler, **cluster_worker_kwargs(livekit_cluster, [a.url, b.url]))
+    async with worker:
+        a.kill()
+        await helpers.wait_until(lambda: worker.registered and worker._conn.url == b.url, 10, "failover to B")
+        first_id = worker.id
+        a.start()  # same ports
+        room = helpers.unique_room("via-a")
+
+        async def created() -> bool:  # the restarted node answers once its routing is up again
+            try:
+                await node_api(a).room.create_room(api.CreateRoomRequest(name=room, empty_timeout=30))
+            except Exception:  # twirp ServerError 503 "no response from servers"
+                return False
+            return True
+
+        await helpers.wait_until(created, 30, "node A to create rooms again", interval=0.5)
+        assert livekit_cluster.host_of(room) is a  # node A hosts rooms again
+        await helpers.wait_until(lambda: room in got, 20, "a job for a room on the restarted node")
+        # one registration, on B, the whole time: no duplicate worker, no job offered twice
+        assert worker._conn.url == b.url and worker.id == first_id and got.count(room) == 1
+
+
+async def test_redis_restart_keeps_running_jobs_and_dispatch(livekit_cluster, node_clients, node_api, helpers):
+    a, b = livekit_cluster.nodes
+    ended: dict[str, str] = {}
+    agent_fn = ticking_agent(ended)
+
+    async def handler(req: agents.JobRequest) -> None:
+        await req.accept(agent_fn)
+
+    worker = agents.Worker(handler, **cluster_worker_kwargs(livekit_cluster, [a.url, b.url]))
+    async with worker:
+        room = helpers.unique_room("redis")
+        await node_api(b).room.create_room(api.CreateRoomRequest(name=room, empty_timeout=30))
+        user = await node_clients.join(b, room, "user")
+        await helpers.wait_until(lambda: ticks(user) >= 5, 20, "the agent's data")
+        livekit_cluster.redis.restart()  # comes back empty (no persistence)
+        before = ticks(user)
+        await helpers.wait_until(lambda: ticks(user) >= before + 10, 20, "the agent's data after the restart")
+        assert room not in ended and worker.registered
+        after = helpers.unique_room("after-redis")
+
+        async def created() -> bool:  # the nodes list themselves in the new Redis on their next stats update
+            try:
+                await node_api(b).room.create_room(api.CreateRoomRequest(name=after, empty_timeout=30))
+            except Exception:  # "could not find any available nodes" until then
+                return False
+            return True
+
+        await helpers.wait_until(created, 30, "node B to create rooms again", interval=0.5)
+        await helpers.wait_until(
+            lambda: after in [ctx.job.room.name for ctx in worker.jobs.values()], 30, "a job for a new room")

@@ -24,8 +24,10 @@ Lifecycle:
 * ``await worker.aclose()`` (second SIGTERM): end the running jobs now (they leave their
   rooms and report their status) and stop.
 
-A lost connection is re-opened with exponential backoff and jitter; running jobs keep
-running and are re-attached to the new registration (``migrate_job``).
+A lost connection is re-opened with exponential backoff and jitter, trying every URL of
+the worker in order (:mod:`livekit.agents.failover`); running jobs keep their own room
+connections (:mod:`livekit.agents.rejoin`). The worker sends ``migrate_job`` for them,
+which livekit-server v1.13.5 ignores.
 """
 
 from __future__ import annotations
