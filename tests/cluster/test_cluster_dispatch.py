@@ -83,8 +83,8 @@ async def test_jobs_spread_over_workers_on_both_nodes(livekit_cluster, node_api,
     async with wa, wb:
         for i, room in enumerate(rooms):
             node = (a, b)[i % 2]
-            await node_api(node).room.create_room(api.CreateRoomRequest(name=room, empty_timeout=30))
-        await helpers.wait_until(lambda: len(wa.jobs) + len(wb.jobs) == 12, 40, "12 running jobs")
+            await node_api(node).room.create_room(api.CreateRoomRequest(name=room, empty_timeout=300))
+        await helpers.wait_until(lambda: len(wa.jobs) + len(wb.jobs) == 12, 120, "12 running jobs")
         running = sorted(ctx.job.room.name for w in (wa, wb) for ctx in w.jobs.values())
         assert running == sorted(rooms)  # every room once, none twice
         assert wa.jobs and wb.jobs
