@@ -298,13 +298,15 @@ class JobContext:
                 logger.error("job %s %s", self.id, self._error, extra=extra)
                 return self._end
 
-            from .presence import announce
-
-            await announce(room, self.id)  # seen by the others now, not on the server's 3 s batch
             room.on("track_published", lambda pub, p: self._apply_subscribe(pub, p))
             room.on("participant_disconnected", self._check_auto_disconnect)
             self._keeper.attach()  # a lost node: rejoin through another, or end as room_lost
             self._resubscribe()
+            from .presence import announce
+
+            # seen by the others now, not on the server's 3 s batch; in the background, so
+            # that subscribing and the agent function do not wait for it
+            self._announcing = asyncio.ensure_future(announce(room, self.id))
 
             self.status = "running"
             if self._on_running is not None:
