@@ -24,15 +24,16 @@ def _editable(*plugins: str) -> list[str]:
     return args
 
 
-def _prepare(session: nox.Session, *plugins: str, server: bool = True) -> None:
+def _prepare(session: nox.Session, *plugins: str, server: bool = True, cluster: bool = False) -> None:
     session.install(*_editable(*plugins), "hatchling", "editables")
-    session.run("python", "scripts/system_deps.py", *(["--server"] if server else []))
+    session.run("python", "scripts/system_deps.py", *(["--server"] if server else []),
+                *(["--cluster"] if cluster else []))
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole suite: core, worker, plugin host and every plugin."""
-    _prepare(session, *PLUGINS)
+    _prepare(session, *PLUGINS, cluster=True)
     session.run("python", "-m", "pytest", *(session.posargs or ["tests", "plugins"]))
 
 
@@ -54,7 +55,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks; each prints its figures beside a baseline measured in the same run."""
-    _prepare(session, *PLUGINS)
+    _prepare(session, *PLUGINS, cluster=True)
     scripts = session.posargs or sorted(str(p) for p in (ROOT / "bench").glob("bench_*.py"))
     for script in scripts:
         session.run("python", script)

@@ -1,6 +1,8 @@
 """Make sure the system tools the tests and the demo need are present.
 
-espeak-ng and sox (Debian packages) speak the test audio; Go builds the LiveKit server.
+espeak-ng and sox (Debian packages) speak the test audio; with ``--cluster``, redis-server
+(Debian package) too, which joins LiveKit nodes into a cluster for the cluster tests and
+benchmarks; Go builds the LiveKit server (``--server`` builds it now).
 As root on Debian/Ubuntu the missing packages are installed with apt-get; otherwise the
 script says what to install and exits non-zero.
 """
@@ -13,10 +15,12 @@ import subprocess
 import sys
 
 PACKAGES = {"espeak-ng": "espeak-ng", "sox": "sox"}
+CLUSTER_PACKAGES = {"redis-server": "redis-server"}
 
 
 def main() -> int:
-    missing = [pkg for tool, pkg in PACKAGES.items() if not shutil.which(tool)]
+    wanted = {**PACKAGES, **(CLUSTER_PACKAGES if "--cluster" in sys.argv else {})}
+    missing = [pkg for tool, pkg in wanted.items() if not shutil.which(tool)]
     if missing:
         if os.geteuid() == 0 and shutil.which("apt-get"):
             print(f"==> installing {' '.join(missing)} with apt-get", flush=True)

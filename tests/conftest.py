@@ -271,6 +271,7 @@ def helpers() -> Any:
         unique_room = staticmethod(unique_room)
         cleanup = staticmethod(cleanup)
         worker_kwargs = staticmethod(worker_kwargs)
+        Client = Client
 
     return H
 

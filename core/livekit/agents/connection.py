@@ -21,7 +21,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -48,8 +48,13 @@ class WorkerConnection:
         max_retry: int = 16,
         retry_base: float = 0.5,
         retry_max_delay: float = 10.0,
+        urls: Sequence[str] | None = None,
     ) -> None:
+        from .failover import ServerList
+
         self.url = url
+        self.servers = ServerList(list(urls) if urls else [url])
+        """Every URL to try, ``url`` first unless ``urls`` says otherwise (:mod:`.failover`)."""
         self._key = api_key
         self._secret = api_secret
         self._registration = registration
@@ -66,6 +71,7 @@ class WorkerConnection:
         self._outbox_event = asyncio.Event()
         self._ready = asyncio.Event()
         self._closing = False
+        self._last_error: Exception | None = None
 
     # --- state -------------------------------------------------------------------------
 
@@ -99,28 +105,44 @@ class WorkerConnection:
 
     async def run(self) -> None:
         """Connect, register and serve until :meth:`aclose`; raises WorkerError (or
-        AuthenticationError) on a fatal problem or when the retry budget is spent."""
+        AuthenticationError) on a fatal problem or when the retry budget is spent.
+
+        Each connection tries the URLs in order (:mod:`.failover`): a URL that cannot be
+        reached is followed at once by the next; the backoff applies once every URL
+        failed, and ``max_retry`` counts such rounds."""
         async with aiohttp.ClientSession() as session:
             attempt = 0
+            self.servers.start_round()
             while not self._closing:
+                url = self.servers.next_url()
+                if url is None:  # every URL failed in a row
+                    attempt += 1
+                    where = self.url if len(self.servers) == 1 else f"any of {', '.join(self.servers.urls)}"
+                    if attempt > self._max_retry:
+                        raise WorkerError(
+                            f"gave up after {attempt} attempts to reach the LiveKit server at {where}: "
+                            f"{self._last_error}. Check that the server is running and --url (LIVEKIT_URL) "
+                            "points at it."
+                        ) from None
+                    delay = min(self._retry_max_delay, self._retry_base * 2 ** (attempt - 1))
+                    delay *= random.uniform(0.5, 1.0)
+                    logger.warning("%s; retrying in %.1fs (attempt %d of %d)", self._last_error, delay, attempt,
+                                   self._max_retry)
+                    await asyncio.sleep(delay)
+                    self.servers.start_round()
+                    continue
                 try:
-                    ws = await open_socket(session, self.url, self._key, self._secret)
+                    ws = await open_socket(session, url, self._key, self._secret)
                     try:
+                        self.url = url
                         await self._register(ws)
                     except BaseException:
                         await ws.close()
                         raise
                 except RetryableConnectionError as exc:
-                    attempt += 1
-                    if attempt > self._max_retry:
-                        raise WorkerError(
-                            f"gave up after {attempt} attempts to reach the LiveKit server at {self.url}: {exc}. "
-                            "Check that the server is running and --url (LIVEKIT_URL) points at it."
-                        ) from None
-                    delay = min(self._retry_max_delay, self._retry_base * 2 ** (attempt - 1))
-                    delay *= random.uniform(0.5, 1.0)
-                    logger.warning("%s; retrying in %.1fs (attempt %d of %d)", exc, delay, attempt, self._max_retry)
-                    await asyncio.sleep(delay)
+                    self._last_error = exc
+                    if len(self.servers) > 1:
+                        logger.warning("%s; trying the next LiveKit URL", exc)
                     continue
                 attempt = 0
                 await self._serve(ws)
@@ -128,6 +150,7 @@ class WorkerConnection:
                     return
                 self._ready.clear()
                 self._on_lost()
+                self.servers.start_round()
 
     async def aclose(self) -> None:
         self._closing = True

@@ -131,8 +131,12 @@ class JobContext:
         token: str,
         accept_args: AcceptArguments,
         on_running: Callable[[JobContext], None] | None = None,
+        fallback_urls: tuple[str, ...] = (),
     ) -> None:
+        from .rejoin import RoomKeeper
+
         self._on_running = on_running
+        self._keeper = RoomKeeper(self, tuple(fallback_urls))
         self._job = job
         self._room = room
         self._url = url
@@ -254,9 +258,14 @@ class JobContext:
         if wanted and not publication.subscribed:
             publication.set_subscribed(True)
 
+    def _resubscribe(self) -> None:
+        for participant in list(self._room.remote_participants.values()):
+            for publication in list(participant.track_publications.values()):
+                self._apply_subscribe(publication, participant)
+
     def _check_auto_disconnect(self, *_: Any) -> None:
-        if self._end is not None:
-            return
+        if self._end is not None or not self._keeper.steady:
+            return  # a connection being restored lists no participants: not an empty room
         try:
             leave = bool(self._args.auto_disconnect_cb(self))
         except Exception as exc:
@@ -291,10 +300,13 @@ class JobContext:
 
             room.on("track_published", lambda pub, p: self._apply_subscribe(pub, p))
             room.on("participant_disconnected", self._check_auto_disconnect)
-            room.on("disconnected", lambda *_: self.shutdown(JobEnd(JobEndKind.ROOM_DISCONNECTED)))
-            for participant in list(room.remote_participants.values()):
-                for publication in list(participant.track_publications.values()):
-                    self._apply_subscribe(publication, participant)
+            self._keeper.attach()  # a lost node: rejoin through another, or end as room_lost
+            self._resubscribe()
+            from .presence import announce
+
+            # seen by the others now, not on the server's 3 s batch; in the background, so
+            # that subscribing and the agent function do not wait for it
+            self._announcing = asyncio.ensure_future(announce(room, self.id))
 
             self.status = "running"
             if self._on_running is not None:
@@ -323,6 +335,7 @@ class JobContext:
             await self._cleanup()
 
     async def _cleanup(self) -> None:
+        await self._keeper.aclose()
         for cb in list(self._shutdown_callbacks):
             try:
                 result = cb()

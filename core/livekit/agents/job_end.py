@@ -33,10 +33,14 @@ class JobEndKind(str, enum.Enum):
     """The worker was closed (a second SIGTERM, ``Worker.aclose()``)."""
     CONNECTION_LOST = "connection_lost"
     """The worker gave up reaching the LiveKit server and stopped."""
+    ROOM_LOST = "room_lost"
+    """The job's room connection was lost with the LiveKit node it went through, and the
+    job could not rejoin the same room through another node (the node hosting the room
+    is gone, or no other node answered); ``detail`` says which."""
 
 
 _FAILURES = frozenset({JobEndKind.FAILED, JobEndKind.DRAIN_TIMEOUT, JobEndKind.SHUTDOWN,
-                       JobEndKind.CONNECTION_LOST})
+                       JobEndKind.CONNECTION_LOST, JobEndKind.ROOM_LOST})
 
 
 @dataclass(frozen=True)

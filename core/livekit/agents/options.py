@@ -9,7 +9,7 @@ user get the same message.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -61,8 +61,9 @@ class WorkerOptions:
     request_handler: RequestHandler | None = None
     """Called with each :class:`JobRequest`; must accept or reject within ``request_timeout``."""
     worker_type: JobType = JobType.JT_ROOM
-    url: str | None = None
-    """LiveKit server URL; default ``$LIVEKIT_URL``."""
+    url: str | Sequence[str] | None = None
+    """LiveKit server URL, or several (a list or a comma-separated string: the nodes of a
+    cluster, preferred first; see :mod:`livekit.agents.failover`); default ``$LIVEKIT_URL``."""
     api_key: str | None = None
     """Default ``$LIVEKIT_API_KEY``."""
     api_secret: str | None = None
@@ -88,13 +89,21 @@ class WorkerOptions:
     http_host: str = "0.0.0.0"
     http_port: int | None = 8081
     """Health endpoint port (0: any free port; ``None``: no endpoint)."""
+    recover_orphans: bool = True
+    """``JT_ROOM`` workers with capacity get an agent to rooms that have none (rooms created
+    while every worker was full, rooms whose agent was lost): :mod:`livekit.agents.orphans`."""
+    http_public_details: bool = False
+    """Serve ``/worker`` (room names, identities) to every client, not only to loopback."""
     request_timeout: float = 7.5
     """Seconds the request handler has to accept or reject (the server waits 10 s)."""
     assignment_timeout: float = 10.0
     max_retry: int = 16
-    """Connection attempts in a row before the worker gives up."""
+    """Connection attempts in a row before the worker gives up (with several URLs: rounds
+    in which every URL failed)."""
     retry_base: float = 0.5
+    """Seconds of the first backoff; it doubles after each failed attempt (or round)."""
     retry_max_delay: float = 10.0
+    """The longest backoff, in seconds."""
     update_interval: float = 2.5
     """Seconds between load reports."""
     namespace: str = ""
@@ -123,6 +132,10 @@ class WorkerOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "worker_type", _worker_type(self.worker_type))
+        if self.url is not None and not isinstance(self.url, str):
+            if not all(isinstance(u, str) for u in self.url):
+                raise InvalidOptionError(f"url (--url) must be a URL or a list of URLs, got {self.url!r}")
+            object.__setattr__(self, "url", tuple(self.url))
         _check_int("max_jobs", self.max_jobs, minimum=1, none_ok=True,
                    allowed="a positive number of jobs, or None (no limit; omit --max-jobs)")
         if not isinstance(self.load_threshold, (int, float)) or math.isnan(self.load_threshold) or not (

@@ -24,8 +24,10 @@ Lifecycle:
 * ``await worker.aclose()`` (second SIGTERM): end the running jobs now (they leave their
   rooms and report their status) and stop.
 
-A lost connection is re-opened with exponential backoff and jitter; running jobs keep
-running and are re-attached to the new registration (``migrate_job``).
+A lost connection is re-opened with exponential backoff and jitter, trying every URL of
+the worker in order (:mod:`livekit.agents.failover`); running jobs keep their own room
+connections (:mod:`livekit.agents.rejoin`). The worker sends ``migrate_job`` for them,
+which livekit-server v1.13.5 ignores.
 """
 
 from __future__ import annotations
@@ -113,6 +115,9 @@ class Worker:
         self._cpu: Any = None
         self._run_task: asyncio.Task[None] | None = None
         self._url = ""
+        self._metrics: Any = None
+        self._orphans: Any = None
+        self._background: set[asyncio.Task[Any]] = set()
 
     def configure(self, **changes: Any) -> WorkerOptions:
         """Replace options before the worker runs (one checked copy; the CLI applies its
@@ -141,6 +146,19 @@ class Worker:
         if self._executor is None:
             self._executor = resolve_executor(self.options.job_executor)
         return self._executor
+
+    @property
+    def metrics(self) -> Any:
+        """The worker's :class:`~livekit.agents.metrics.WorkerMetrics` (``GET /metrics``)."""
+        if self._metrics is None:
+            from .load import process_tree_rss
+            from .metrics import WorkerMetrics
+
+            self._metrics = WorkerMetrics(
+                running=lambda: len(self._job_infos()), load=lambda: self._load,
+                memory=lambda: process_tree_rss(os.getpid()), registered=lambda: self.registered,
+                draining=lambda: self._draining)
+        return self._metrics
 
     @property
     def draining(self) -> bool:
@@ -208,8 +226,10 @@ class Worker:
     # --- lifecycle ---------------------------------------------------------------------
 
     def _resolve_credentials(self) -> tuple[str, str, str]:
+        """URL(s) (comma-separated when several), key and secret, or a WorkerError naming
+        what is missing."""
         o = self.options
-        url = o.url or os.environ.get("LIVEKIT_URL")
+        url = (o.url if isinstance(o.url, str) or o.url is None else ",".join(o.url)) or os.environ.get("LIVEKIT_URL")
         key = o.api_key or os.environ.get("LIVEKIT_API_KEY")
         secret = o.api_secret or os.environ.get("LIVEKIT_API_SECRET")
         missing = [
@@ -236,11 +256,15 @@ class Worker:
         """Connect, serve jobs, and return once drained or closed. Raises WorkerError on
         a fatal connection problem."""
         from .connection import WorkerConnection
+        from .failover import parse_urls
         from .logging_setup import add_secret
         from .protocol import agent_url
 
         url, key, secret = self._resolve_credentials()
-        agent_url(url)  # a malformed URL is a clear error before anything starts
+        urls = parse_urls(url)
+        for each in urls:
+            agent_url(each)  # a malformed URL is a clear error before anything starts
+        url = urls[0]
         add_secret(secret)
         self._url = url
         self._closed = asyncio.Event()
@@ -264,11 +288,16 @@ class Worker:
             self._conn = WorkerConnection(
                 url, key, secret, registration=self._registration, on_registered=self._on_registered,
                 on_message=self._on_message, on_lost=self._on_lost, max_retry=self.options.max_retry,
-                retry_base=self.options.retry_base, retry_max_delay=self.options.retry_max_delay,
+                retry_base=self.options.retry_base, retry_max_delay=self.options.retry_max_delay, urls=urls,
             )
             self._started.set()
             conn = asyncio.create_task(self._run_connection(), name="livekit-agent-ws")
             reporter = asyncio.create_task(self._report_load(), name="livekit-agent-load")
+            if self.options.recover_orphans and self.options.worker_type == JobType.JT_ROOM:
+                from .orphans import OrphanRecovery
+
+                self._orphans = OrphanRecovery(self, key, secret)
+                self._background.add(asyncio.create_task(self._orphans.run(), name="livekit-agent-orphans"))
             await self._closed.wait()
         finally:
             self._closing = True
@@ -277,6 +306,9 @@ class Worker:
             await asyncio.gather(*self._offer_tasks, return_exceptions=True)
             if reporter is not None:
                 reporter.cancel()
+            for task in self._background:
+                task.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)
             # jobs still running were ended by drain/aclose, or the worker failed: they
             # leave their rooms and report their end before the connection closes
             await self.executor.aclose()
@@ -294,7 +326,8 @@ class Worker:
     async def _start_health(self) -> Any:
         from .health import HealthServer
 
-        health = HealthServer(self, self.options.http_host, self.options.http_port)
+        health = HealthServer(self, self.options.http_host, self.options.http_port,
+                              public_details=self.options.http_public_details)
         try:
             self.health_port = await health.start()
         except OSError as exc:
@@ -302,8 +335,9 @@ class Worker:
                 f"cannot serve the health endpoint on {self.options.http_host}:{self.options.http_port}: "
                 f"{exc.strerror or exc}. Choose another --http-port (0 picks a free one)."
             ) from None
-        logger.info("health endpoint on http://%s:%s/ (worker info at /worker)",
-                    self.options.http_host, self.health_port)
+        logger.info("health endpoint on http://%s:%s/ (/healthz, /readyz, /metrics; worker info at /worker%s)",
+                    self.options.http_host, self.health_port,
+                    "" if self.options.http_public_details else " for loopback clients")
         return health
 
     async def _run_connection(self) -> None:
@@ -424,6 +458,9 @@ class Worker:
             reset()  # the worker's start-up is not load
         if self._first_registration is not None:
             self._first_registration.set()
+        self._url = self._conn.url
+        if reconnect:
+            self.metrics.reconnected()
         logger.info(
             "registered worker %s (%s%s) with LiveKit %s at %s",
             self.id, JobType(o.worker_type).name, f", agent_name {o.agent_name!r}" if o.agent_name else "",
@@ -535,6 +572,7 @@ class Worker:
         extra = {"job_id": job.id, "room": job.room.name}
         reason = self._full_reason()
         if reason is not None:
+            self.metrics.offer_declined(reason.split()[0] if not self._draining else "draining")
             self._send_availability(job.id, False)
             logger.info("declined job %s in room %s: %s", job.id, job.room.name, reason, extra=extra)
             return
@@ -542,6 +580,7 @@ class Worker:
         self._send_status()
         try:
             if any(r is False for r in self._call_hook("job_offered", job_request=JobOffer(job))):
+                self.metrics.offer_declined("plugin")
                 self._send_availability(job.id, False)
                 logger.info("declined job %s in room %s: a plugin declined it", job.id, job.room.name, extra=extra)
                 return
@@ -553,6 +592,7 @@ class Worker:
                 self._send_availability(job.id, False)
                 return
             if answer.accept is None:
+                self.metrics.offer_declined("handler")
                 self._send_availability(job.id, False)
                 return
             await self._take(job, answer.accept)
@@ -568,6 +608,7 @@ class Worker:
             self._send_availability(job.id, False)
             why = f"job {job.id} cannot be accepted: the worker is draining"
             logger.info("declined job %s in room %s: the worker is draining", job.id, job.room.name, extra=extra)
+            self.metrics.offer_declined("draining")
             await self.executor.abandon(job.id, why)
             return
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -576,10 +617,12 @@ class Worker:
         try:
             assignment = await asyncio.wait_for(fut, timeout=self.options.assignment_timeout)
         except asyncio.TimeoutError:
+            self.metrics.offer_declined("not_assigned")
             await self.executor.abandon(job.id, f"the server did not assign job {job.id} within "
                                                 f"{self.options.assignment_timeout:g}s after it was accepted")
             return
         except JobError as exc:
+            self.metrics.offer_declined("not_assigned")
             await self.executor.abandon(job.id, str(exc))
             return
         finally:
@@ -589,9 +632,11 @@ class Worker:
                                                 "not started")
             return
         assigned = assignment.job if assignment.HasField("job") else job
+        room = assignment.url or room_url(self._url)
+        fallback = tuple(room_url(u) for u in self._conn.servers.others(self._url))
         try:
-            await self.executor.launch(job.id, Assignment(job=assigned, url=assignment.url or room_url(self._url),
-                                                          token=assignment.token))
+            await self.executor.launch(job.id, Assignment(job=assigned, url=room, token=assignment.token,
+                                                          fallback_urls=fallback))
         except Exception as exc:
             logger.exception("job %s in room %s could not be started: %s", job.id, job.room.name, exc, extra=extra)
             self.job_ended(JobInfo(job=assigned, agent_identity=accept.identity),
@@ -606,6 +651,7 @@ class Worker:
         """Executor event: the job joined its room (see :class:`~livekit.agents.executor.base.ExecutorEvents`)."""
         from livekit.protocol import agent as agent_pb
 
+        self.metrics.job_started()
         self._conn.send(agent_pb.WorkerMessage(update_job=agent_pb.UpdateJobStatus(
             job_id=info.id, status=agent_pb.JS_RUNNING)))
         self._call_hook("job_started", job_context=context or info)
@@ -622,6 +668,7 @@ class Worker:
             status, error = agent_pb.JS_SUCCESS, ""
         self._conn.send(agent_pb.WorkerMessage(update_job=agent_pb.UpdateJobStatus(
             job_id=info.id, status=status, error=error)))
+        self.metrics.job_ended(end)
         logger.info("job %s in room %s ended: %s", info.id, info.room_name, end.describe(),
                     extra={"job_id": info.id, "room": info.room_name, "reason": end.reason})
         self._call_hook("job_ended", job_context=context or info, reason=end.reason)

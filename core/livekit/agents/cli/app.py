@@ -102,9 +102,26 @@ def _executor_name(worker: Worker, default: str = "inline") -> str:
     return value if isinstance(value, str) else getattr(value, "name", "") or type(value).__name__
 
 
+def _urls(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> str | None:
+    """``--url`` given several times, or with commas: one comma-separated string."""
+    from ..failover import parse_urls
+
+    urls = parse_urls(list(value or ()))
+    return ",".join(urls) or None
+
+
+def _stash(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Keep a worker option given on the command line for :func:`_configure`."""
+    if value is not None and param.name:
+        ctx.meta.setdefault("livekit_agents_options", {})[param.name] = value
+    return value
+
+
 def _connection_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
-        click.option("--url", envvar="LIVEKIT_URL", help="LiveKit server URL [env LIVEKIT_URL]"),
+        click.option("--url", envvar="LIVEKIT_URL", multiple=True, callback=_urls,
+                     help="LiveKit server URL; repeat it (or separate URLs with commas) for the nodes of a "
+                          "cluster, preferred first [env LIVEKIT_URL]"),
         click.option("--api-key", envvar="LIVEKIT_API_KEY", help="API key [env LIVEKIT_API_KEY]"),
         click.option("--api-secret", envvar="LIVEKIT_API_SECRET", help="API secret [env LIVEKIT_API_SECRET]"),
     ]):
@@ -135,6 +152,17 @@ def _worker_options(worker: Worker, *, drain: str, http_port: str, load: str, ex
             click.option("--load-threshold", type=float, default=None,
                          help=f"report full at this load (above 0, at most 1; inf: never) [default {load}]"),
             click.option("--max-jobs", type=int, default=None, help="most jobs run at once [default: no limit]"),
+            click.option("--http-public-details", is_flag=True, default=None, expose_value=False, callback=_stash,
+                         help="serve /worker (room names, identities) to every client, not only to loopback"),
+            click.option("--recover-orphans/--no-recover-orphans", default=None, expose_value=False,
+                         callback=_stash, help="get an agent to rooms that have none (JT_ROOM) [default: on]"),
+            click.option("--max-retry", type=int, default=None, expose_value=False, callback=_stash,
+                         help="connection attempts in a row (with several URLs: rounds over all of them) "
+                              f"before giving up [default {worker.options.max_retry}]"),
+            click.option("--retry-base", type=float, default=None, expose_value=False, callback=_stash,
+                         help=f"first reconnect backoff in seconds, doubling [default {worker.options.retry_base:g}]"),
+            click.option("--retry-max-delay", type=float, default=None, expose_value=False, callback=_stash,
+                         help=f"longest reconnect backoff in seconds [default {worker.options.retry_max_delay:g}]"),
             click.option("--job-executor", type=click.Choice(sorted(EXECUTORS)), default=None,
                          help="where jobs run: inline (asyncio tasks in this process) or process (child "
                               f"processes) [default {executor}]"),
@@ -166,6 +194,9 @@ def _configure(worker: Worker, **given: Any) -> None:
     from ..logging_setup import add_secret
 
     add_secret(given.get("api_secret") or worker.options.api_secret)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        given = {**ctx.meta.get("livekit_agents_options", {}), **given}
     try:
         worker.configure(**{k: v for k, v in given.items() if v is not None})
         worker._resolve_credentials()

@@ -79,6 +79,9 @@ class Assignment:
     """The room's URL (the worker's server URL when the assignment carries none)."""
     token: str
     """The agent's access token for the room. Never log it."""
+    fallback_urls: tuple[str, ...] = ()
+    """The worker's other LiveKit URLs (the nodes of its cluster), where the job rejoins its
+    room when the node of ``url`` is lost (:mod:`livekit.agents.rejoin`)."""
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_assignment, (self.job.SerializeToString(), self.url, self.token))

@@ -96,7 +96,8 @@ class InlineExecutor(JobExecutor):
         from livekit import rtc
 
         ctx = JobContext(job=assignment.job, room=rtc.Room(), url=assignment.url, token=assignment.token,
-                         accept_args=accepted.args, on_running=self._running)
+                         accept_args=accepted.args, on_running=self._running,
+                         fallback_urls=assignment.fallback_urls)
         info = JobInfo(job=assignment.job, agent_identity=accepted.args.identity, started_at=ctx.started_at,
                        pid=os.getpid())
         with job_scope(job_id):  # the job's tasks (and its room's) belong to it, for the watchdog

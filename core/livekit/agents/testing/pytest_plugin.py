@@ -3,6 +3,8 @@
 Fixtures for agents' and plugins' own tests:
 
 * ``livekit_server``: a real LiveKit server on loopback for the test session.
+* ``livekit_cluster``: a fresh :class:`~livekit.agents.testing.cluster.LiveKitCluster` (one
+  Redis, two nodes) for one test, which may kill and restart its nodes.
 * ``speech``: the :func:`livekit.agents.testing.speech.speech` factory (espeak-ng speech).
 * ``plugin_host``: a fresh :class:`~livekit.agents.plugin_host.PluginHost` with every
   installed plugin loaded, made the process's host for the test.
@@ -26,6 +28,19 @@ def livekit_server() -> Iterator[Any]:
         pytest.fail(str(exc))
     with server:
         yield server
+
+
+@pytest.fixture
+def livekit_cluster() -> Iterator[Any]:
+    from .cluster import LiveKitCluster, RedisUnavailable
+    from .server import ServerUnavailable
+
+    try:
+        cluster = LiveKitCluster(nodes=2)
+    except (ServerUnavailable, RedisUnavailable) as exc:
+        pytest.fail(str(exc))
+    with cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -116,10 +116,10 @@ class LiveKitServer:
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _write_config(self) -> None:
+    def config_text(self) -> str:
+        """The server's YAML config (subclasses add to it, e.g. a cluster node's Redis)."""
         stun = free_port(socket.SOCK_DGRAM)  # nothing listens: keeps ICE on loopback
-        self.config_path.write_text(
-            f"""port: {self.port}
+        return f"""port: {self.port}
 bind_addresses: [127.0.0.1]
 log_level: info
 rtc:
@@ -134,7 +134,9 @@ room:
   empty_timeout: 20
   departure_timeout: 5
 """
-        )
+
+    def _write_config(self) -> None:
+        self.config_path.write_text(self.config_text())
 
     def start(self, timeout: float = 30.0) -> LiveKitServer:
         """Start the server and wait until it listens. On the first start, a port taken
