@@ -31,6 +31,14 @@ class ProviderNotFoundError(AgentsError, LookupError):
     """No installed plugin provides the capability under the name that was asked for."""
 
 
+class ProviderClashError(PluginError, ValueError):
+    """A plugin registered a provider name that another plugin already registered."""
+
+
+class ProviderTypeError(PluginError, TypeError):
+    """A plugin's factory returned something that is not an instance of the capability's base class."""
+
+
 # --- worker and jobs ---------------------------------------------------------------------
 
 

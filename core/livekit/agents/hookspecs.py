@@ -45,6 +45,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import pluggy
 
+from .capabilities import HOOKS
+
 if TYPE_CHECKING:
     from .job import JobContext, JobRequest
     from .worker import Worker
@@ -168,7 +170,8 @@ def worker_draining(worker: Worker) -> None:
     running ones to end."""
 
 
-CAPABILITY_HOOKS = ("register_stt", "register_tts", "register_vad", "register_llm", "register_tokenizers")
+CAPABILITY_HOOKS = HOOKS
+"""The capability hooks, from the capability table (:mod:`livekit.agents.capabilities`)."""
 WORKER_HOOKS = (
     "worker_registered",
     "job_offered",

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+from .. import capabilities
 from ..exceptions import MissingCredentialsError, StreamClosedError
 from ..plugin_host import PluginHost, PluginRecord, get_plugin_host, is_compatible
 from ..registry import Provider
@@ -40,6 +41,7 @@ TOKENIZER_TEXT = (
     "The meeting starts at nine, so don't be late. See you soon."
 )
 TOKENIZER_SENTENCES = 5
+VAD_UTTERANCES = ["Hello there, how are you?", "I am fine, thank you."]
 
 
 class ConformanceError(AssertionError):
@@ -158,7 +160,7 @@ def _dist_of(name: str) -> str:
 
 async def check_stt(
     stt: Any,
-    sample: SpeechSample,
+    sample: SpeechSample | None = None,
     *,
     expected_words: list[str] | None = None,
     min_recall: float = 0.6,
@@ -171,6 +173,10 @@ async def check_stt(
 
     if not isinstance(stt, STT):
         _fail(f"{type(stt).__name__} is not a livekit.agents.stt.STT")
+    if sample is None:
+        from .speech import speech
+
+        sample = speech(STT_TEXT)
     expected = expected_words or sample.words
     frames = sample.frames()
 
@@ -242,6 +248,11 @@ async def check_tts(tts: Any, text: str = DEFAULT_TEXT, *, timeout: float = 60.0
     finally:
         await stream.aclose()
     _check_audio(tts, audio, text, "stream()")
+    if not audio[-1].is_final:
+        _fail(
+            "the last frame of the stream's segment (the text up to flush()) is not marked is_final; "
+            "emit SynthesizedAudio(..., is_final=True) for the last frame of each segment"
+        )
 
 
 def _check_audio(tts: Any, audio: list[Any], text: str, what: str) -> None:
@@ -266,7 +277,7 @@ def _check_audio(tts: Any, audio: list[Any], text: str, what: str) -> None:
 
 
 async def check_vad(
-    vad: Any, sample: SpeechSample, *, tolerance: float = 0.3, timeout: float = 60.0
+    vad: Any, sample: SpeechSample | None = None, *, tolerance: float = 0.3, timeout: float = 60.0
 ) -> None:
     """One START_OF_SPEECH and one END_OF_SPEECH per utterance, in order, close to the
     true boundaries, the end event carrying the speech's frames."""
@@ -275,6 +286,10 @@ async def check_vad(
 
     if not isinstance(vad, VAD):
         _fail(f"{type(vad).__name__} is not a livekit.agents.vad.VAD")
+    if sample is None:
+        from .speech import speech
+
+        sample = speech(VAD_UTTERANCES)
     stream = vad.stream()
     try:
         for f in sample.frames(10):
@@ -360,6 +375,76 @@ async def check_word_tokenizer(tokenizer: Any, text: str = TOKENIZER_TEXT) -> No
             _fail(f"streaming in {chunk}-character pieces gave {streamed}, batch gave {batch}")
 
 
+LLM_PROMPT = "Say hello and tell me, in two short sentences, what you can do."
+LLM_TOOL_PROMPT = "What time is it in Paris? Use the get_time tool."
+
+
+async def check_llm(model: Any, *, timeout: float = 60.0) -> None:
+    """``chat()`` streams its answer in more than one text delta; with a tool and
+    ``tool_choice="required"`` it calls the tool with arguments that fit its schema, and
+    answers in text once the tool's result is in the context; ``aclose()`` mid-stream
+    stops the stream at once (no chunk after it)."""
+    from ..llm import LLM, ChatContext, ToolArgumentsError, function_tool
+
+    if not isinstance(model, LLM):
+        _fail(f"{type(model).__name__} is not a livekit.agents.llm.LLM")
+
+    async def collect(stream: Any) -> list[Any]:
+        async with stream:
+            return [c async for c in stream]
+
+    ctx = ChatContext()
+    ctx.add_message(role="system", content="You are a helpful voice assistant. Answer briefly.")
+    ctx.add_message(role="user", content=LLM_PROMPT)
+    chunks = await _with_timeout(collect(model.chat(ctx)), timeout, "chat()")
+    deltas = [c.delta for c in chunks if c.delta]
+    if not "".join(deltas).strip():
+        _fail("chat() streamed no text for a plain question")
+    if len(deltas) < 2:
+        _fail(f"chat() gave its answer in {len(deltas)} text delta; stream it: emit a ChatChunk per piece as it arrives")
+
+    @function_tool
+    def get_time(city: str) -> str:
+        """The current local time in a city.
+
+        Args:
+            city: the city's name.
+        """
+        return f"It is 10:42 in {city}."
+
+    tool_ctx = ChatContext()
+    tool_ctx.add_message(role="user", content=LLM_TOOL_PROMPT)
+    stream = model.chat(tool_ctx, tools=[get_time], tool_choice="required")
+    answer = await _with_timeout(stream.collect(), timeout, "chat() with a tool")
+    if not answer.tool_calls:
+        _fail('chat(tools=[get_time], tool_choice="required") called no tool; emit the calls as ChatChunk(tool_calls=[FunctionCall(...)])')
+    tool_ctx.append(answer)
+    for call in answer.tool_calls:
+        if call.name != get_time.name:
+            _fail(f"the model called {call.name!r}, which is not among the tools (get_time)")
+        try:
+            result = await get_time.execute(call.arguments)
+        except ToolArgumentsError as exc:
+            _fail(f"the tool call's arguments do not fit the tool's schema: {exc}")
+        tool_ctx.add_tool_result(call, result)
+    final = await _with_timeout(model.chat(tool_ctx, tools=[get_time]).collect(), timeout, "chat() after the tool result")
+    if not final.content.strip():
+        _fail("after the tool result message the model answered no text")
+
+    stream = model.chat(ctx)
+    first = None
+    async for chunk in stream:
+        if chunk.delta:
+            first = chunk
+            break
+    if first is None:
+        _fail("chat() ended before any text (cancellation could not be tested)")
+    await _with_timeout(stream.aclose(), 5.0, "aclose() of a chat stream")
+    after = await _with_timeout(collect(stream), 5.0, "iterating a closed chat stream")
+    if after:
+        _fail(f"after aclose() the chat stream still yielded {len(after)} chunk(s); aclose() must stop it at once")
+
+
 # --- a whole plugin --------------------------------------------------------------------------
 
 
@@ -372,24 +457,24 @@ class CheckResult:
 
 async def check_provider(provider: Provider, options: dict[str, Any] | None = None) -> None:
     """Create ``provider`` with ``options`` and run the check of its capability."""
-    from .speech import speech
-
+    cap = capabilities.get(provider.capability)
     impl = provider.create(**(options or {}))
     try:
-        if provider.capability == "stt":
-            await check_stt(impl, speech(STT_TEXT))
-        elif provider.capability == "tts":
-            await check_tts(impl)
-        elif provider.capability == "vad":
-            await check_vad(impl, speech(["Hello there, how are you?", "I am fine, thank you."]))
-        elif provider.capability == "sentence_tokenizer":
-            await check_sentence_tokenizer(impl)
-        elif provider.capability == "word_tokenizer":
-            await check_word_tokenizer(impl)
+        base = cap.base_class()
+        if not isinstance(impl, base):
+            _fail(
+                f"the factory returned {_type_name(impl)}, not a {cap.base_name}; "
+                f"register a factory that returns an instance of a {cap.base_name} subclass"
+            )
+        await cap.check_function()(impl)
     finally:
         close = getattr(impl, "aclose", None)
         if close is not None:
             await close()
+
+
+def _type_name(value: Any) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__}"
 
 
 @contextlib.asynccontextmanager
@@ -431,6 +516,9 @@ async def check_plugin(name: str, host: PluginHost | None = None) -> list[CheckR
         return results
     run_sync("plugin API compatible", lambda: check_api_compatible(name, host))
     run_sync("registration imports no SDK", lambda: check_light_registration(name))
+    record = host.records.get(name)
+    if record is not None and record.warnings:
+        results.append(CheckResult("providers registered", "failed", "; ".join(record.warnings)))
     providers = [p for p in host.registry.providers() if p.plugin == name]
     async with _environment(name) as env:
         for p in providers:

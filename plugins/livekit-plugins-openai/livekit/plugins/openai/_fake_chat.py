@@ -157,10 +157,16 @@ class ChatRequest:
         return list(self.body.get("messages") or [])
 
 
-def default_reply(messages: list[dict[str, Any]]) -> Reply:
+def default_reply(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, tool_choice: Any = None) -> Reply:
     """The fake's answer when nothing is scripted: a few deterministic sentences about the
-    last user message, or the last tool result when the conversation ends with one."""
+    last user message, or the last tool result when the conversation ends with one. When
+    ``tool_choice`` demands a tool (``"required"`` or a named function) and the last message
+    is the user's, it calls that tool (or the first) with arguments made from its schema."""
     last = messages[-1] if messages else {}
+    if tools and last.get("role") == "user" and (tool_choice == "required" or isinstance(tool_choice, dict)):
+        name = tool_choice["function"]["name"] if isinstance(tool_choice, dict) else tools[0]["function"]["name"]
+        function = next(t["function"] for t in tools if t["function"]["name"] == name)
+        return Reply(tool_calls=[ToolCall(name, _arguments_for(function.get("parameters") or {}, _text(last.get("content"))))])
     if last.get("role") == "tool":
         return Reply(text=f"Here is what I found: {_text(last.get('content')).strip() or 'nothing'}. Is there anything else?")
     said = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
@@ -169,6 +175,32 @@ def default_reply(messages: list[dict[str, Any]]) -> Reply:
         text=f"You said: {said}. I am a test assistant answering from a local fake. "
         "Ask me anything else, and I will answer in a few short sentences."
     )
+
+
+def _arguments_for(schema: dict[str, Any], said: str) -> dict[str, Any]:
+    """Arguments for the required parameters of a tool: a capitalised word of what the user
+    said for strings (e.g. the city), the first value of an enum, 1 for numbers."""
+    names = [w for sentence in re.split(r"[.!?]\s*", said) for w in re.findall(r"\w+", sentence)[1:] if w[:1].isupper()]
+    word = names[0] if names else "test"  # a proper noun: capitalised, not first in its sentence
+    out: dict[str, Any] = {}
+    for pname in schema.get("required", []):
+        prop = schema.get("properties", {}).get(pname, {})
+        kind = prop.get("type")
+        if "enum" in prop:
+            out[pname] = prop["enum"][0]
+        elif kind == "integer":
+            out[pname] = 1
+        elif kind == "number":
+            out[pname] = 1.0
+        elif kind == "boolean":
+            out[pname] = True
+        elif kind == "array":
+            out[pname] = []
+        elif kind == "object":
+            out[pname] = {}
+        else:
+            out[pname] = word
+    return out
 
 
 def _text(content: Any) -> str:
@@ -245,7 +277,7 @@ class FakeChat:
             self._check(body)
         except _Rejected as exc:
             return self._reject(rec, exc)
-        answer = self._script.pop(0) if self._script else default_reply(body["messages"])
+        answer = self._script.pop(0) if self._script else default_reply(body["messages"], body.get("tools"), body.get("tool_choice"))
         if isinstance(answer, ChatFault) and answer.kind == "status":
             return self._status_fault(rec, answer)
         if isinstance(answer, ChatFault) and answer.kind == "stall" and answer.after_chunks < 0:
