@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import json
 import re
@@ -25,7 +26,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import capabilities
 from ..exceptions import MissingCredentialsError, StreamClosedError
@@ -42,6 +43,49 @@ TOKENIZER_TEXT = (
 )
 TOKENIZER_SENTENCES = 5
 VAD_UTTERANCES = ["Hello there, how are you?", "I am fine, thank you."]
+
+
+_T = TypeVar("_T")
+_unawaited: dict[int, str] = {}
+"""Checks called but not awaited yet (id -> name); the pytest plugin fails a test that leaves one."""
+_dropped: list[str] = []
+"""Checks that were garbage-collected without being awaited."""
+
+
+class PendingCheck(Awaitable[_T]):
+    """What an async check returns: await it. If it is never awaited the check never ran, so
+    the livekit-agents pytest plugin fails the test that called it, naming the check."""
+
+    def __init__(self, name: str, coro: Any) -> None:
+        self.name = name
+        self._coro = coro
+        _unawaited[id(self)] = name
+
+    def __await__(self) -> Any:
+        _unawaited.pop(id(self), None)
+        return self._coro.__await__()
+
+    def __del__(self) -> None:
+        name = _unawaited.pop(id(self), None)
+        if name is not None:
+            _dropped.append(name)
+            self._coro.close()  # no "never awaited" RuntimeWarning: the test fails instead
+
+
+def _must_await(fn: Callable[..., Awaitable[_T]]) -> Callable[..., PendingCheck[_T]]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> PendingCheck[_T]:
+        return PendingCheck(f"conformance.{fn.__name__}", fn(*args, **kwargs))
+
+    return wrapper
+
+
+def take_unawaited() -> list[str]:
+    """The checks called but never awaited since the last call (and forget them)."""
+    names = sorted({*_unawaited.values(), *_dropped})
+    _unawaited.clear()
+    _dropped.clear()
+    return names
 
 
 class ConformanceError(AssertionError):
@@ -158,6 +202,7 @@ def _dist_of(name: str) -> str:
 # --- capability contracts ------------------------------------------------------------------
 
 
+@_must_await
 async def check_stt(
     stt: Any,
     sample: SpeechSample | None = None,
@@ -218,6 +263,7 @@ async def check_stt(
             _fail("the STT declares interim_results but gave no interim transcript before its first final one")
 
 
+@_must_await
 async def check_tts(tts: Any, text: str = DEFAULT_TEXT, *, timeout: float = 60.0) -> None:
     """``synthesize`` yields non-silent frames at the declared rate and channel count, of a
     plausible length for the text, the last one marked final; a streaming TTS does the
@@ -276,6 +322,7 @@ def _check_audio(tts: Any, audio: list[Any], text: str, what: str) -> None:
         _fail(f"{what} produced silence ({loud} of {len(frames)} frames carry sound)")
 
 
+@_must_await
 async def check_vad(
     vad: Any, sample: SpeechSample | None = None, *, tolerance: float = 0.3, timeout: float = 60.0
 ) -> None:
@@ -338,6 +385,7 @@ async def _stream_tokens(tokenizer: Any, text: str, chunk: int) -> list[str]:
         await stream.aclose()
 
 
+@_must_await
 async def check_sentence_tokenizer(tokenizer: Any, text: str = TOKENIZER_TEXT, sentences: int = TOKENIZER_SENTENCES) -> None:
     """``tokenize`` splits the text into its sentences, keeping every word; streaming the
     text in small pieces gives the same sentences."""
@@ -356,6 +404,7 @@ async def check_sentence_tokenizer(tokenizer: Any, text: str = TOKENIZER_TEXT, s
             _fail(f"streaming in {chunk}-character pieces gave {streamed}, batch gave {batch}")
 
 
+@_must_await
 async def check_word_tokenizer(tokenizer: Any, text: str = TOKENIZER_TEXT) -> None:
     """``tokenize`` yields the text's words in order; streaming gives the same words."""
     from ..tokenize import WordTokenizer
@@ -379,6 +428,7 @@ LLM_PROMPT = "Say hello and tell me, in two short sentences, what you can do."
 LLM_TOOL_PROMPT = "What time is it in Paris? Use the get_time tool."
 
 
+@_must_await
 async def check_llm(model: Any, *, timeout: float = 60.0) -> None:
     """``chat()`` streams its answer in more than one text delta; with a tool and
     ``tool_choice="required"`` it calls the tool with arguments that fit its schema, and
@@ -455,6 +505,7 @@ class CheckResult:
     detail: str = ""
 
 
+@_must_await
 async def check_provider(provider: Provider, options: dict[str, Any] | None = None) -> None:
     """Create ``provider`` with ``options`` and run the check of its capability."""
     cap = capabilities.get(provider.capability)
@@ -498,6 +549,7 @@ async def _environment(name: str) -> AsyncIterator[dict[str, dict[str, Any]]]:
         yield options
 
 
+@_must_await
 async def check_plugin(name: str, host: PluginHost | None = None) -> list[CheckResult]:
     """Every check for one installed plugin, as ``agents plugins check NAME`` runs them."""
     host = host or get_plugin_host()
