@@ -354,3 +354,19 @@ def register_vad(register):
         ("shared-vad", "dupa"),
     ]
     assert host.registry.get("vad", "shared-vad").create() == "a"
+
+
+def test_docs_capability_table_is_the_capability_table():
+    from livekit.agents import capabilities
+
+    text = (REPO_ROOT / "docs" / "plugins.md").read_text()
+    assert capabilities.markdown_table() in text, "regenerate the table: capabilities.markdown_table()"
+
+
+def test_every_capability_has_a_hook_a_base_class_and_a_check():
+    from livekit.agents import capabilities
+
+    for cap in capabilities.CAPABILITIES:
+        assert cap.hook in hookspecs.CAPABILITY_HOOKS
+        assert isinstance(cap.base_class(), type)
+        assert inspect.iscoroutinefunction(inspect.unwrap(cap.check_function()))

@@ -23,7 +23,7 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, TypeVar
@@ -52,7 +52,7 @@ _dropped: list[str] = []
 """Checks that were garbage-collected without being awaited."""
 
 
-class PendingCheck(Awaitable[_T]):
+class PendingCheck(Coroutine[Any, Any, _T]):
     """What an async check returns: await it. If it is never awaited the check never ran, so
     the livekit-agents pytest plugin fails the test that called it, naming the check."""
 
@@ -64,6 +64,19 @@ class PendingCheck(Awaitable[_T]):
     def __await__(self) -> Any:
         _unawaited.pop(id(self), None)
         return self._coro.__await__()
+
+    # a coroutine too, so asyncio.run() and create_task() take it
+    def send(self, value: Any) -> Any:
+        _unawaited.pop(id(self), None)
+        return self._coro.send(value)
+
+    def throw(self, *args: Any) -> Any:
+        _unawaited.pop(id(self), None)
+        return self._coro.throw(*args)
+
+    def close(self) -> None:
+        _unawaited.pop(id(self), None)
+        self._coro.close()
 
     def __del__(self) -> None:
         name = _unawaited.pop(id(self), None)
