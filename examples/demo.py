@@ -1,7 +1,8 @@
 """The README's demo: a local LiveKit server, a worker running examples/utterance_agent.py,
 and a participant that speaks three sentences into a room and prints what the agent sends
 back. Everything stops at the end; the exit code is 0 when the agent reported each
-utterance.
+utterance. The worker runs with ``dev`` (never gated by load, a free health port), so a
+busy machine still gets its agent.
 
     nox -s demo            # or: python examples/demo.py  (core, silero and nltk installed)
 """
@@ -104,7 +105,7 @@ def main() -> int:
         log_path = Path(tmp) / "worker.log"
         with open(log_path, "w") as log:
             worker = subprocess.Popen(
-                [sys.executable, str(HERE / "utterance_agent.py"), "start", "--log-format", "text"],
+                [sys.executable, str(HERE / "utterance_agent.py"), "dev", "--log-level", "INFO"],
                 env={**os.environ, **server.env()},
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -196,11 +196,12 @@ def worker_opts(livekit_server: Any) -> Callable[..., dict[str, Any]]:
 class AgentProcess:
     """An agent script run as ``python <script> start ...`` with its stderr in a file."""
 
-    def __init__(self, script: Path, args: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, script: Path, args: list[str], env: dict[str, str], log_path: Path,
+                 command: str = "start") -> None:
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, str(script), "start", *args], env=env, cwd=str(ROOT),
+            [sys.executable, str(script), command, *args], env=env, cwd=str(ROOT),
             stdout=self._log, stderr=subprocess.STDOUT,
         )
 
@@ -233,11 +234,12 @@ class AgentProcess:
 
 @pytest.fixture
 def agent_process(tmp_path: Path):
-    """``agent_process(script, server, *args, env=...)`` starts an agent script's worker."""
+    """``agent_process(script, server, *args, env=..., command="start")`` starts an agent
+    script's worker (``command``: ``start``, ``dev`` or ``connect``)."""
     started: list[AgentProcess] = []
 
     def start(script: str | Path, server: Any | None = None, *args: str, env: dict[str, str] | None = None,
-              defaults: bool = True) -> AgentProcess:
+              defaults: bool = True, command: str = "start") -> AgentProcess:
         full_env = dict(os.environ)
         for var in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"):
             full_env.pop(var, None)
@@ -249,7 +251,7 @@ def agent_process(tmp_path: Path):
         path = Path(script)
         if not path.is_absolute():
             path = ROOT / path
-        proc = AgentProcess(path, [*extra, *args], full_env, tmp_path / f"agent-{len(started)}.log")
+        proc = AgentProcess(path, [*extra, *args], full_env, tmp_path / f"agent-{len(started)}.log", command)
         started.append(proc)
         return proc
 

@@ -6,10 +6,11 @@ from the code.
 * ``nox -s NAME``: the session exists; what it runs is tested elsewhere (the demo, the suite).
 * ``docker ...``: no engine here; test_dockerfile.py runs the Dockerfile's steps.
 * ``export ...`` and ``VAR=value`` prefixes set the environment of what follows.
-* ``python <agent>.py start ...``: runs against the real LiveKit server with the
+* ``python <agent>.py start|dev ...``: runs against the real LiveKit server with the
   placeholders (``<key>``, ``<your livekit url>``, ``ws://localhost:7880``) replaced; it
-  must register, then drain and exit 0 on SIGTERM. ``my_agent.py`` is the README's own
-  example, written to a file as a user would copy it.
+  must register, then drain and exit 0 on SIGTERM. ``python <agent>.py connect ...`` must
+  join its room, then end its job and exit 0 on SIGTERM. ``my_agent.py`` is the README's
+  own example, written to a file as a user would copy it.
 * ``agents ...``: runs and must succeed; in transcripts (``$ command`` followed by its
   output) it runs in an environment with the plugins the transcript shows, and the shown
   output must appear.
@@ -110,6 +111,9 @@ def _split_env(words: list[str]) -> tuple[dict[str, str], list[str]]:
 def _env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "AGENT_"))}
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    # the documented default health port (8081) may be taken by another worker on a
+    # shared machine: any free one, through the option's variable
+    env["LIVEKIT_AGENTS_HTTP_PORT"] = "0"
     env.update(extra)
     return env
 
@@ -118,16 +122,17 @@ def _nox_sessions() -> set[str]:
     return set(re.findall(r"@nox\.session(?:\([^)]*\))?\s*\ndef (\w+)", (ROOT / "noxfile.py").read_text()))
 
 
-async def _run_worker(argv: list[str], env: dict[str, str], cwd: Path, server: Any, log: Path) -> None:
+async def _run_worker(argv: list[str], env: dict[str, str], cwd: Path, server: Any, log: Path,
+                      ready: str = "registered worker") -> None:
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         for _ in range(300):
-            if "registered worker" in log.read_text(errors="replace") or proc.poll() is not None:
+            if ready in log.read_text(errors="replace") or proc.poll() is not None:
                 break
             await asyncio.sleep(0.1)
         assert proc.poll() is None, f"{' '.join(argv)} exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
-        assert "registered worker" in log.read_text(), f"{' '.join(argv)} did not register:\n{log.read_text()[-3000:]}"
+        assert ready in log.read_text(), f"{' '.join(argv)} did not log {ready!r}:\n{log.read_text()[-3000:]}"
         proc.send_signal(signal.SIGTERM)
         for _ in range(300):
             if proc.poll() is not None:
@@ -167,7 +172,7 @@ async def _check(cmd: Command, server: Any, tmp: Path, session_env: dict[str, st
             assert (ROOT / "examples/agents/Dockerfile").exists()
             if words[1] == "build":
                 assert words[words.index("-f") + 1] == "examples/agents/Dockerfile"
-        elif prog == "python" and "start" in words:
+        elif prog == "python" and {"start", "dev", "connect"} & set(words):
             script = words[1]
             if script == "my_agent.py":  # the README's example, as a user copies it
                 path = tmp / "my_agent.py"
@@ -177,7 +182,9 @@ async def _check(cmd: Command, server: Any, tmp: Path, session_env: dict[str, st
                 assert (ROOT / script).exists(), f"{cmd.source}: {script} does not exist"
                 cwd = ROOT
             argv = [sys.executable, *words[1:]]
-            await _run_worker(argv, env, cwd, server, tmp / f"{Path(script).stem}.log")
+            ready = "joined room" if "connect" in words else "registered worker"
+            log = tmp / f"{Path(script).stem}-{words[2]}-{len(list(tmp.glob('*.log')))}.log"
+            await _run_worker(argv, env, cwd, server, log, ready)
         elif prog == "agents":
             out = subprocess.run([str(BIN / "agents"), *words[1:]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
             assert out.returncode == 0, f"{cmd.source}: {cmd.line}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"

@@ -369,7 +369,8 @@ async def test_plugin_hooks_see_each_stage(livekit_server, lk, worker_opts, help
         handled.append(req.room.name)
         await req.accept(lambda ctx: None, auto_disconnect=agents.AutoDisconnect.NEVER)
 
-    worker = agents.Worker(handler, **worker_opts(update_interval=0.2))
+    # the worker's own load is 0 here: what the test sees is the plugin's figure alone
+    worker = agents.Worker(handler, **worker_opts(update_interval=0.2, load_fn=lambda: 0.0))
     veto, ok = helpers.unique_room("veto"), helpers.unique_room("ok")
     async with worker:
         assert ("worker_registered", worker.id) in calls

@@ -15,10 +15,12 @@ from .version import __version__
 _EXPORTS = {
     # worker and jobs
     "Worker": ".worker",
-    "WorkerOptions": ".worker",
-    "WorkerPermissions": ".worker",
+    "WorkerOptions": ".options",
+    "WorkerPermissions": ".options",
     "JobType": ".job",
-    "JobRequest": ".job",
+    "JobRequest": ".job_request",
+    "JobEnd": ".job_end",
+    "JobEndKind": ".job_end",
     "JobContext": ".job",
     "AutoSubscribe": ".job",
     "AutoDisconnect": ".job",
@@ -48,7 +50,10 @@ __all__ = ["__version__", "PLUGIN_API", "hookimpl", *_EXPORTS]
 if TYPE_CHECKING:
     from . import exceptions, hookspecs, llm, stt, tokenize, tts, utils, vad
     from .cli.app import run_app
-    from .job import AutoDisconnect, AutoSubscribe, JobContext, JobRequest, JobType
+    from .job import AutoDisconnect, AutoSubscribe, JobContext, JobType
+    from .job_end import JobEnd, JobEndKind
+    from .job_request import JobRequest
+    from .options import WorkerOptions, WorkerPermissions
     from .plugin_host import (
         PluginHost,
         create_llm,
@@ -58,4 +63,4 @@ if TYPE_CHECKING:
         create_vad,
         get_plugin_host,
     )
-    from .worker import Worker, WorkerOptions, WorkerPermissions
+    from .worker import Worker

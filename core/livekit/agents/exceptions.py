@@ -50,6 +50,10 @@ class AuthenticationError(WorkerError):
     """The LiveKit server refused the worker's API key or secret."""
 
 
+class InvalidOptionError(WorkerError, ValueError):
+    """A worker option has an impossible value (``max_jobs=0``, ``load_threshold=nan``, ...)."""
+
+
 class JobError(AgentsError):
     """A job request was used wrongly (accepted twice, accepted after it expired, ...)."""
 

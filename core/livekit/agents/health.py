@@ -2,7 +2,7 @@
 
 ``GET /`` is the liveness probe: 200 ``OK`` while the worker runs, 503 once it cannot
 reach the LiveKit server any more. ``GET /worker`` returns the worker's state as JSON
-(id, type, status, load, draining, jobs).
+(id, type, status, load, draining, jobs, executor, memory).
 """
 
 from __future__ import annotations

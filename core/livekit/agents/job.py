@@ -1,5 +1,4 @@
-"""Jobs: the offer a worker receives (:class:`JobRequest`) and the running agent's context
-(:class:`JobContext`).
+"""Jobs: the running agent's context (:class:`JobContext`) and the predicates that shape it.
 
 A job is one room (``JT_ROOM``) or one publisher in a room (``JT_PUBLISHER``). The worker
 hands each offer to the user's request handler, which either accepts it with an agent
@@ -7,7 +6,12 @@ function or rejects it (the server then offers it to another worker). An accepte
 joins the room with the token the server issued, subscribes to the tracks its
 :class:`AutoSubscribe` predicate selects, runs the agent function, and ends when the room
 goes away, when its :class:`AutoDisconnect` predicate says so, or when
-:meth:`JobContext.shutdown` is called. Jobs run as asyncio tasks in the worker process.
+:meth:`JobContext.shutdown` is called; it ends once, with a
+:class:`~livekit.agents.job_end.JobEnd`. Where the job runs (the worker's process or a
+child) is the executor's choice (:mod:`livekit.agents.executor`).
+
+The offer itself is :class:`~livekit.agents.job_request.JobRequest` (also importable
+from here, as before).
 """
 
 from __future__ import annotations
@@ -18,17 +22,16 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import JobError
+from .job_end import JobEnd, JobEndKind
+from .utils.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from livekit import rtc
     from livekit.protocol import agent as agent_pb
-    from livekit.protocol import models as models_pb
 
-    from .worker import Worker
+    from .job_request import AcceptArguments, JobRequest  # noqa: F401
 
 logger = logging.getLogger("livekit.agents")
 
@@ -110,111 +113,6 @@ class AutoDisconnect:
         return AutoDisconnect.ROOM_EMPTY(ctx) or AutoDisconnect.PUBLISHER_LEFT(ctx)
 
 
-@dataclass
-class AcceptArguments:
-    """What :meth:`JobRequest.accept` was called with."""
-
-    agent_fn: AgentFunction
-    identity: str
-    name: str = ""
-    metadata: str = ""
-    attributes: dict[str, str] = field(default_factory=dict)
-    subscribe_cb: SubscribeCallback = AutoSubscribe.SUBSCRIBE_ALL
-    auto_disconnect_cb: DisconnectCallback = AutoDisconnect.DEFAULT
-
-
-class JobRequest:
-    """A job the LiveKit server offers this worker. Call :meth:`accept` or :meth:`reject`
-    once, within the worker's ``request_timeout``."""
-
-    def __init__(self, worker: Worker, job: agent_pb.Job) -> None:
-        self._worker = worker
-        self._job = job
-        self._answer: str | None = None  # "accepted" | "rejected"
-        self._expired = False
-
-    @property
-    def id(self) -> str:
-        return self._job.id
-
-    @property
-    def job(self) -> agent_pb.Job:
-        """The ``livekit.protocol.agent.Job`` offered."""
-        return self._job
-
-    @property
-    def room(self) -> models_pb.Room:
-        """The room (a ``livekit.protocol.models.Room``)."""
-        return self._job.room
-
-    @property
-    def publisher(self) -> models_pb.ParticipantInfo | None:
-        """The publisher of a ``JT_PUBLISHER`` job (``ParticipantInfo``), else ``None``."""
-        return self._job.participant if self._job.HasField("participant") else None
-
-    @property
-    def answered(self) -> bool:
-        return self._answer is not None
-
-    def _claim(self, answer: str) -> None:
-        if self._expired:
-            raise JobError(
-                f"job {self.id} can no longer be answered: the request handler took longer than "
-                f"request_timeout ({self._worker.options.request_timeout:g}s) and the job was rejected"
-            )
-        if self._answer is not None:
-            raise JobError(f"job {self.id} was already {self._answer}")
-        self._answer = answer
-
-    async def accept(
-        self,
-        agent_fn: AgentFunction,
-        *,
-        identity: str | None = None,
-        name: str = "",
-        metadata: str = "",
-        attributes: dict[str, str] | None = None,
-        subscribe_cb: SubscribeCallback | None = None,
-        auto_disconnect_cb: DisconnectCallback | None = None,
-        auto_subscribe: SubscribeCallback | None = None,
-        auto_disconnect: DisconnectCallback | None = None,
-    ) -> None:
-        """Accept the job: the agent joins the room as ``identity`` (default
-        ``agent-<job id>``, unique per job) and ``agent_fn(ctx)`` runs.
-
-        ``subscribe_cb`` (alias ``auto_subscribe``) picks the tracks to subscribe to;
-        ``auto_disconnect_cb`` (alias ``auto_disconnect``) decides when to leave.
-        Returns once the server assigned the job; joining the room continues in the
-        background. Raises :class:`~livekit.agents.exceptions.JobError` if the job was
-        already answered or the server did not assign it.
-        """
-        if not callable(agent_fn):
-            raise TypeError(f"agent_fn must be a function taking a JobContext, not {type(agent_fn).__name__}")
-        if subscribe_cb is not None and auto_subscribe is not None:
-            raise TypeError("pass subscribe_cb or auto_subscribe, not both")
-        if auto_disconnect_cb is not None and auto_disconnect is not None:
-            raise TypeError("pass auto_disconnect_cb or auto_disconnect, not both")
-        self._claim("accepted")
-        args = AcceptArguments(
-            agent_fn=agent_fn,
-            identity=identity or f"agent-{self.id}",
-            name=name,
-            metadata=metadata,
-            attributes=dict(attributes or {}),
-            subscribe_cb=subscribe_cb or auto_subscribe or AutoSubscribe.SUBSCRIBE_ALL,
-            auto_disconnect_cb=auto_disconnect_cb or auto_disconnect or AutoDisconnect.DEFAULT,
-        )
-        await self._worker._accept(self, args)
-
-    async def reject(self) -> None:
-        """Decline the job; the server offers it to another worker."""
-        self._claim("rejected")
-        await self._worker._reject(self, "rejected by the request handler")
-
-    def __repr__(self) -> str:
-        return f"JobRequest(id={self.id!r}, room={self.room.name!r}, type={JobType(self._job.type).name})"
-
-
 class JobContext:
     """A running job: the connected room, the job, and its lifecycle.
 
@@ -227,14 +125,14 @@ class JobContext:
     def __init__(
         self,
         *,
-        worker: Worker | None,
         job: agent_pb.Job,
         room: rtc.Room,
         url: str,
         token: str,
         accept_args: AcceptArguments,
+        on_running: Callable[[JobContext], None] | None = None,
     ) -> None:
-        self._worker = worker
+        self._on_running = on_running
         self._job = job
         self._room = room
         self._url = url
@@ -242,7 +140,7 @@ class JobContext:
         self._args = accept_args
         self._tasks: set[asyncio.Task[Any]] = set()
         self._shutdown_callbacks: list[Callable[[], Any]] = []
-        self._shutdown_reason: str | None = None
+        self._end: JobEnd | None = None
         self._shutdown_event = asyncio.Event()
         self._done = asyncio.Event()
         self._error: str | None = None
@@ -283,8 +181,16 @@ class JobContext:
 
     @property
     def shutdown_reason(self) -> str | None:
-        """Why the job is ending (``None`` while it runs)."""
-        return self._shutdown_reason
+        """Why the job is ending (``None`` while it runs): ``"success"``,
+        ``"auto_disconnect"``, ``"room_disconnected"``, ``"terminated"``,
+        ``"failed: <error>"``, ``"drain_timeout"``, ``"shutdown"`` or ``"connection_lost"``
+        (:attr:`end` has the full value)."""
+        return self._end.reason if self._end is not None else None
+
+    @property
+    def end(self) -> JobEnd | None:
+        """How the job is ending, as a :class:`~livekit.agents.job_end.JobEnd` (``None`` while it runs)."""
+        return self._end
 
     def create_task(self, coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
         """Run ``coro`` for this job; it is cancelled when the job ends. An exception it
@@ -299,10 +205,13 @@ class JobContext:
         the agent leaves the room; ``ctx.shutdown_reason`` says why."""
         self._shutdown_callbacks.append(callback)
 
-    def shutdown(self, reason: str = "success") -> None:
-        """End the job: run the shutdown callbacks, leave the room, report the status."""
-        if self._shutdown_reason is None:
-            self._shutdown_reason = reason
+    def shutdown(self, reason: str | JobEnd = "success") -> None:
+        """End the job: run the shutdown callbacks, leave the room, report the status.
+
+        ``reason`` is a :class:`~livekit.agents.job_end.JobEnd` or its text (see
+        :meth:`JobEnd.parse <livekit.agents.job_end.JobEnd.parse>`); the first call wins."""
+        if self._end is None:
+            self._end = JobEnd.parse(reason)
         self._shutdown_event.set()
 
     async def disconnect(self) -> None:
@@ -320,9 +229,9 @@ class JobContext:
     # --- running -----------------------------------------------------------------------
 
     def _fail(self, error: str) -> None:
-        if self._error is None and self._shutdown_reason is None:
+        if self._error is None and self._end is None:
             self._error = error
-            self.shutdown(f"failed: {error}")
+            self.shutdown(JobEnd.failure(error))
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -346,7 +255,7 @@ class JobContext:
             publication.set_subscribed(True)
 
     def _check_auto_disconnect(self, *_: Any) -> None:
-        if self._shutdown_reason is not None:
+        if self._end is not None:
             return
         try:
             leave = bool(self._args.auto_disconnect_cb(self))
@@ -356,10 +265,10 @@ class JobContext:
         if leave:
             logger.info("job %s: auto disconnect, leaving room %s", self.id, self._job.room.name,
                         extra={"job_id": self.id, "room": self._job.room.name})
-            self.shutdown("auto_disconnect")
+            self.shutdown(JobEnd(JobEndKind.AUTO_DISCONNECT))
 
-    async def _run(self) -> str:
-        """Join, run the agent, wait for the end, clean up. Returns the end reason."""
+    async def _run(self) -> JobEnd:
+        """Join, run the agent, wait for the end, clean up. Returns how the job ended."""
         from livekit import rtc
 
         room = self._room
@@ -376,24 +285,24 @@ class JobContext:
                 raise
             except Exception as exc:
                 self._error = f"could not join room {self._job.room.name!r}: {exc}"
-                self._shutdown_reason = f"failed: {self._error}"
+                self._end = JobEnd.failure(self._error)
                 logger.error("job %s %s", self.id, self._error, extra=extra)
-                return self._shutdown_reason
+                return self._end
 
             room.on("track_published", lambda pub, p: self._apply_subscribe(pub, p))
             room.on("participant_disconnected", self._check_auto_disconnect)
-            room.on("disconnected", lambda *_: self.shutdown("room_disconnected"))
+            room.on("disconnected", lambda *_: self.shutdown(JobEnd(JobEndKind.ROOM_DISCONNECTED)))
             for participant in list(room.remote_participants.values()):
                 for publication in list(participant.track_publications.values()):
                     self._apply_subscribe(publication, participant)
 
             self.status = "running"
-            if self._worker is not None:
-                self._worker._job_running(self)
+            if self._on_running is not None:
+                self._on_running(self)
             logger.info("job %s joined room %s as %s", self.id, self._job.room.name, self._args.identity, extra=extra)
 
             if not room.isconnected():
-                self.shutdown("room_disconnected")
+                self.shutdown(JobEnd(JobEndKind.ROOM_DISCONNECTED))
             else:
                 try:
                     result = self._args.agent_fn(self)
@@ -409,7 +318,7 @@ class JobContext:
                     self._check_auto_disconnect()
 
             await self._shutdown_event.wait()
-            return self._shutdown_reason or "success"
+            return self._end or JobEnd(JobEndKind.SUCCESS)
         finally:
             await self._cleanup()
 
@@ -434,15 +343,34 @@ class JobContext:
         self._done.set()
 
 
+async def run_job(ctx: JobContext) -> JobEnd:
+    """Run an assigned job to its end, wherever an executor runs it: join the room, run the
+    agent function, wait for the end, run the shutdown callbacks, leave. Returns how it
+    ended (never raises for the agent's faults)."""
+    return await ctx._run()
+
+
 async def _await(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
+
+# names that moved to modules of their own, importable from here as before (lazily: those
+# modules import this one)
+__getattr__, _dir = lazy_exports(__name__, {
+    "JobRequest": "livekit.agents.job_request",
+    "AcceptArguments": "livekit.agents.job_request",
+    "AcceptInfo": "livekit.agents.job_request",
+    "JobOffer": "livekit.agents.job_request",
+})
 
 __all__ = [
     "JobType",
     "JobRequest",
     "JobContext",
+    "JobEnd",
+    "JobEndKind",
     "AutoSubscribe",
     "AutoDisconnect",
     "AcceptArguments",
+    "run_job",
 ]

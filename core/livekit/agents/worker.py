@@ -1,10 +1,17 @@
-"""The worker: one authenticated websocket to a LiveKit server, and the jobs it runs.
+"""The worker: its registration with a LiveKit server, the offers it answers, its load.
 
-The worker registers at ``<url>/agent`` (``livekit.protocol.agent`` messages), is offered
-jobs (``availability``), asks the plugins (``job_offered``) and then the user's request
-handler whether to take each one, and runs the accepted ones as asyncio tasks in this
-process (:class:`~livekit.agents.job.JobContext`). It reports its load and job count, and
-each job's status, to the server.
+The worker is split by object:
+
+* :class:`~livekit.agents.connection.WorkerConnection`: the socket, registration, outbox,
+  readiness ping and reconnects; the worker uses it through callbacks and ``send``;
+* :class:`~livekit.agents.job_request.JobRequest`: one offer and its answer state;
+* an executor (:mod:`livekit.agents.executor`): where the request handler and the agents
+  run, ``inline`` (asyncio tasks here) or ``process`` (child processes);
+* :class:`~livekit.agents.job_end.JobEnd`: how each job ended.
+
+The worker itself decides whether it can take an offer (draining, ``max_jobs``, load,
+plugins), speaks the protocol (availability, assignment, job status, load reports), and
+runs the drain.
 
 Lifecycle:
 
@@ -24,21 +31,21 @@ running and are re-attached to the new registration (``migrate_job``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import math
 import os
-import random
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
-from .exceptions import AuthenticationError, JobError, WorkerError
-from .job import AcceptArguments, JobContext, JobRequest, JobType
-from .protocol import REGISTER_TIMEOUT, RetryableConnectionError, open_socket, room_url
+from .exceptions import JobError, WorkerError
+from .executor import resolve_executor
+from .executor.base import Assignment, JobExecutor, JobInfo
+from .job import JobContext, JobType
+from .job_end import JobEnd, JobEndKind
+from .job_request import AcceptInfo, JobOffer, RequestHandler
+from .options import LoadFunction, WorkerOptions, WorkerPermissions
+from .protocol import room_url
 from .version import __version__
 
 logger = logging.getLogger("livekit.agents")
@@ -47,83 +54,16 @@ SERVER_TARGET_LOAD = 0.7
 """The LiveKit server's default ``agents.target_load``: it offers no job to a worker whose
 reported load is at or above it."""
 
-RequestHandler = Callable[[JobRequest], Awaitable[None]]
-LoadFunction = Callable[[], "float | Awaitable[float]"]
-
-
-@dataclass
-class WorkerPermissions:
-    """What the agents of this worker may do in their rooms (sent at registration; the
-    server puts them in the token of each job)."""
-
-    can_publish: bool = True
-    can_subscribe: bool = True
-    can_publish_data: bool = True
-    can_update_metadata: bool = True
-    can_publish_sources: list[str] = field(default_factory=list)
-    """Track sources the agent may publish (``"microphone"``, ``"camera"``, ...); empty = any."""
-    hidden: bool = False
-
-    def to_proto(self) -> Any:
-        from livekit.protocol import models
-
-        sources = [getattr(models.TrackSource, s.upper()) for s in self.can_publish_sources]
-        return models.ParticipantPermission(
-            can_publish=self.can_publish,
-            can_subscribe=self.can_subscribe,
-            can_publish_data=self.can_publish_data,
-            can_update_metadata=self.can_update_metadata,
-            can_publish_sources=sources,
-            hidden=self.hidden,
-            agent=True,
-        )
-
-
-@dataclass
-class WorkerOptions:
-    """Every setting of a :class:`Worker` (its keyword arguments)."""
-
-    request_handler: RequestHandler | None = None
-    """Called with each :class:`JobRequest`; must accept or reject within ``request_timeout``."""
-    worker_type: JobType = JobType.JT_ROOM
-    url: str | None = None
-    """LiveKit server URL; default ``$LIVEKIT_URL``."""
-    api_key: str | None = None
-    """Default ``$LIVEKIT_API_KEY``."""
-    api_secret: str | None = None
-    """Default ``$LIVEKIT_API_SECRET``."""
-    agent_name: str = ""
-    """Empty: dispatched automatically for every room/publisher. A name: explicit dispatch only."""
-    permissions: WorkerPermissions = field(default_factory=WorkerPermissions)
-    max_jobs: int | None = None
-    """Most jobs run at once (offers being answered count too); ``None``: no limit."""
-    load_fn: LoadFunction | None = None
-    """Returns the worker's load in 0..1 (sync or async); default: machine CPU utilisation."""
-    load_threshold: float = 0.7
-    """At or above this load the worker reports WS_FULL and declines offers (``math.inf``:
-    never). 0.7 is also the LiveKit server's default ``agents.target_load``."""
-    drain_timeout: float = 1800.0
-    """Seconds a draining worker waits for its jobs before ending them."""
-    http_host: str = "0.0.0.0"
-    http_port: int | None = 8081
-    """Health endpoint port (0: any free port; ``None``: no endpoint)."""
-    request_timeout: float = 7.5
-    """Seconds the request handler has to accept or reject (the server waits 10 s)."""
-    assignment_timeout: float = 10.0
-    max_retry: int = 16
-    """Connection attempts in a row before the worker gives up."""
-    retry_base: float = 0.5
-    retry_max_delay: float = 10.0
-    update_interval: float = 2.5
-    """Seconds between load reports."""
-    namespace: str = ""
+CUT_TIMEOUT = 15.0
+"""Seconds the worker waits for the jobs it ended to leave their rooms."""
 
 
 class Worker:
     """A worker process's connection to LiveKit and its running jobs.
 
     ``Worker(request_handler=handler, worker_type=JobType.JT_ROOM, **options)``; the
-    options are the fields of :class:`WorkerOptions`. Start it with
+    options are the fields of :class:`WorkerOptions` (checked: an impossible value raises
+    :class:`~livekit.agents.exceptions.InvalidOptionError`). Start it with
     :func:`livekit.agents.run_app` (CLI, signals, logs), or ``await worker.run()``, or
     ``async with worker:`` (returns once registered).
     """
@@ -136,39 +76,36 @@ class Worker:
         options: WorkerOptions | None = None,
         **kwargs: Any,
     ) -> None:
-        opts = options or WorkerOptions()
+        changes = dict(kwargs)
         if request_handler is not None:
-            opts.request_handler = request_handler
+            changes["request_handler"] = request_handler
         if options is None or worker_type != JobType.JT_ROOM:
-            opts.worker_type = JobType(worker_type)
-        for key, value in kwargs.items():
-            if not hasattr(opts, key):
-                raise TypeError(f"Worker() got an unexpected option {key!r}; see WorkerOptions")
-            setattr(opts, key, value)
+            changes["worker_type"] = worker_type
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(WorkerOptions)})
+        if unknown:
+            raise TypeError(f"Worker() got an unexpected option {unknown[0]!r}; see WorkerOptions")
+        opts = dataclasses.replace(options or WorkerOptions(), **changes)
         if opts.request_handler is None:
             raise TypeError("Worker() needs a request_handler: async def handler(job_request): ...")
         self.options = opts
 
-        self.id: str | None = None
-        self.server_info: Any = None
         self.connection_failed = False
         self.jobs_cut = 0
         self.health_port: int | None = None
 
-        self._jobs: dict[str, JobContext] = {}
-        self._job_tasks: set[asyncio.Task[Any]] = set()
+        self._executor: JobExecutor | None = None
+        self._prepared = False
+        self._conn: Any = None
         self._offer_tasks: set[asyncio.Task[Any]] = set()
         self._reserved: set[str] = set()
         self._pending_assignments: dict[str, asyncio.Future[Any]] = {}
-        self._outbox: list[Any] = []
-        self._outbox_event: asyncio.Event | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._draining = False
         self._drain_task: asyncio.Task[int] | None = None
         self._closing = False
         self._closed: asyncio.Event | None = None
-        self._registered: asyncio.Event | None = None
+        self._started: asyncio.Event | None = None
         self._jobs_changed: asyncio.Event | None = None
+        self._first_registration: asyncio.Event | None = None
         self._fatal: BaseException | None = None
         self._load = 0.0
         self._measured_load = 0.0
@@ -177,16 +114,48 @@ class Worker:
         self._run_task: asyncio.Task[None] | None = None
         self._url = ""
 
+    def configure(self, **changes: Any) -> WorkerOptions:
+        """Replace options before the worker runs (one checked copy; the CLI applies its
+        flags this way). Returns the new options."""
+        if self._started is not None:
+            raise WorkerError("a running worker's options cannot be changed")
+        self.options = dataclasses.replace(self.options, **changes)
+        self._executor = None
+        self._prepared = False
+        return self.options
+
     # --- state -------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str | None:
+        """The worker id the server gave at registration."""
+        return self._conn.worker_id if self._conn is not None else None
+
+    @property
+    def server_info(self) -> Any:
+        return self._conn.server_info if self._conn is not None else None
+
+    @property
+    def executor(self) -> JobExecutor:
+        """The job executor (chosen by the ``job_executor`` option)."""
+        if self._executor is None:
+            self._executor = resolve_executor(self.options.job_executor)
+        return self._executor
 
     @property
     def draining(self) -> bool:
         return self._draining
 
     @property
-    def jobs(self) -> dict[str, JobContext]:
-        """The running jobs by id."""
-        return dict(self._jobs)
+    def jobs(self) -> dict[str, JobContext | JobInfo]:
+        """The running jobs by id: the live :class:`JobContext` of a job in this process
+        (``inline``), a :class:`~livekit.agents.executor.base.JobInfo` snapshot otherwise."""
+        if self._executor is None:
+            return {}
+        return {info.id: self._executor.context(info.id) or info for info in self._executor.jobs()}
+
+    def _job_infos(self) -> list[JobInfo]:
+        return self._executor.jobs() if self._executor is not None else []
 
     @property
     def load(self) -> float:
@@ -194,13 +163,16 @@ class Worker:
 
     @property
     def registered(self) -> bool:
-        return self._registered is not None and self._registered.is_set()
+        return self._conn is not None and self._conn.ready
+
+    def _busy(self) -> int:
+        return len(self._job_infos()) + len(self._reserved)
 
     def _full_reason(self) -> str | None:
         if self._draining:
             return "the worker is draining"
         max_jobs = self.options.max_jobs
-        busy = len(self._jobs) + len(self._reserved)
+        busy = self._busy()
         if max_jobs is not None and busy >= max_jobs:
             return f"max_jobs reached ({busy}/{max_jobs})"
         if self._measured_load >= self.options.load_threshold:
@@ -209,6 +181,10 @@ class Worker:
 
     def info(self) -> dict[str, Any]:
         """The worker's state, as served on ``GET /worker``."""
+        from .load import process_tree_rss
+
+        infos = self._job_infos()
+        rss = process_tree_rss(os.getpid())
         return {
             "worker_id": self.id,
             "agent_name": self.options.agent_name,
@@ -221,18 +197,11 @@ class Worker:
             "load": round(self._load, 4),
             "load_threshold": self.options.load_threshold,
             "max_jobs": self.options.max_jobs,
-            "job_count": len(self._jobs),
-            "jobs": [
-                {
-                    "id": ctx.id,
-                    "room": ctx.job.room.name,
-                    "type": JobType(ctx.job.type).name,
-                    "participant": ctx.publisher_identity,
-                    "status": ctx.status,
-                    "started_at": ctx.started_at,
-                }
-                for ctx in self._jobs.values()
-            ],
+            "job_executor": self.executor.name or type(self.executor).__name__,
+            "memory_rss_bytes": rss,
+            "memory_rss_mb": round(rss / 2**20, 1) if rss is not None else None,
+            "job_count": len(infos),
+            "jobs": [info.as_dict() for info in infos],
         }
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -255,70 +224,100 @@ class Worker:
             raise WorkerError("missing " + ", ".join(missing) + ": pass the flag or set the environment variable")
         return url, key, secret  # type: ignore[return-value]
 
+    def prepare(self) -> None:
+        """Resolve the executor and let it prepare (a process executor may fork here).
+        ``run_app`` calls this before the event loop starts; ``run()`` calls it if needed."""
+        if not self._prepared:
+            self.executor.prepare(self.options)
+            self._prepared = True
+
     async def run(self) -> None:
         """Connect, serve jobs, and return once drained or closed. Raises WorkerError on
         a fatal connection problem."""
+        from .connection import WorkerConnection
         from .logging_setup import add_secret
+        from .protocol import agent_url
 
         url, key, secret = self._resolve_credentials()
+        agent_url(url)  # a malformed URL is a clear error before anything starts
         add_secret(secret)
         self._url = url
         self._closed = asyncio.Event()
-        self._registered = asyncio.Event()
+        self._started = asyncio.Event()
         self._jobs_changed = asyncio.Event()
-        self._outbox_event = asyncio.Event()
+        self._first_registration = asyncio.Event()
+        self.prepare()
         if self.options.load_fn is None:
-            from .load import CPULoad
+            from .load import WorkerCPULoad
 
-            self._cpu = CPULoad()
+            self._cpu = WorkerCPULoad()
+            logger.debug("load: CPU used by this worker's %s", self._cpu.source)
 
         health = None
-        if self.options.http_port is not None:
-            from .health import HealthServer
-
-            health = HealthServer(self, self.options.http_host, self.options.http_port)
-            try:
-                self.health_port = await health.start()
-            except OSError as exc:
-                raise WorkerError(
-                    f"cannot serve the health endpoint on {self.options.http_host}:{self.options.http_port}: "
-                    f"{exc.strerror or exc}. Choose another --http-port (0 picks a free one)."
-                ) from None
-            logger.info("health endpoint on http://%s:%s/ (worker info at /worker)",
-                        self.options.http_host, self.health_port)
-
-        session = aiohttp.ClientSession()
-        conn = asyncio.create_task(self._connection_loop(session, url, key, secret), name="livekit-agent-ws")
+        conn: asyncio.Task[None] | None = None
+        reporter: asyncio.Task[None] | None = None
         try:
+            await self.executor.start(self, self.options)
+            if self.options.http_port is not None:
+                health = await self._start_health()
+            self._conn = WorkerConnection(
+                url, key, secret, registration=self._registration, on_registered=self._on_registered,
+                on_message=self._on_message, on_lost=self._on_lost, max_retry=self.options.max_retry,
+                retry_base=self.options.retry_base, retry_max_delay=self.options.retry_max_delay,
+            )
+            self._started.set()
+            conn = asyncio.create_task(self._run_connection(), name="livekit-agent-ws")
+            reporter = asyncio.create_task(self._report_load(), name="livekit-agent-load")
             await self._closed.wait()
         finally:
             self._closing = True
             for task in list(self._offer_tasks):
                 task.cancel()
             await asyncio.gather(*self._offer_tasks, return_exceptions=True)
-            if self._job_tasks:
-                # jobs still here were ended by drain/aclose; let them leave their rooms
-                # (a room connection must never be abandoned half-way)
-                for ctx in list(self._jobs.values()):
-                    ctx.shutdown("shutdown")
-                await asyncio.wait(list(self._job_tasks), timeout=20.0)
-            conn.cancel()
-            await asyncio.gather(conn, return_exceptions=True)
-            if self._ws is not None and not self._ws.closed:
-                await self._ws.close()
-            await session.close()
+            if reporter is not None:
+                reporter.cancel()
+            # jobs still running were ended by drain/aclose, or the worker failed: they
+            # leave their rooms and report their end before the connection closes
+            await self.executor.aclose()
+            if self._conn is not None:
+                await self._conn.flush()
+                await self._conn.aclose()
+            if conn is not None:
+                conn.cancel()
+            await asyncio.gather(*(t for t in (conn, reporter) if t is not None), return_exceptions=True)
             if health is not None:
                 await health.aclose()
         if self._fatal is not None:
             raise self._fatal
 
+    async def _start_health(self) -> Any:
+        from .health import HealthServer
+
+        health = HealthServer(self, self.options.http_host, self.options.http_port)
+        try:
+            self.health_port = await health.start()
+        except OSError as exc:
+            raise WorkerError(
+                f"cannot serve the health endpoint on {self.options.http_host}:{self.options.http_port}: "
+                f"{exc.strerror or exc}. Choose another --http-port (0 picks a free one)."
+            ) from None
+        logger.info("health endpoint on http://%s:%s/ (worker info at /worker)",
+                    self.options.http_host, self.health_port)
+        return health
+
+    async def _run_connection(self) -> None:
+        try:
+            await self._conn.run()
+        except WorkerError as exc:
+            await self._give_up(exc)
+
     async def __aenter__(self) -> Worker:
         self._run_task = asyncio.create_task(self.run())
-        while self._registered is None:
+        while self._started is None or not self._started.is_set() or self._conn is None:
             if self._run_task.done():
                 self._run_task.result()
             await asyncio.sleep(0.01)
-        waiter = asyncio.create_task(self._registered.wait())
+        waiter = asyncio.create_task(self._conn.wait_ready())
         await asyncio.wait({waiter, self._run_task}, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         if self._run_task.done():
@@ -344,173 +343,107 @@ class Worker:
 
     async def _drain(self, timeout: float) -> int:
         self._draining = True
+        running = len(self._job_infos())
         logger.info("draining: %d job(s) running; new jobs are declined; waiting up to %gs for them to end",
-                    len(self._jobs), timeout, extra={"job_count": len(self._jobs)})
+                    running, timeout, extra={"job_count": running})
         self._send_status(force=True)
         self._call_hook("worker_draining", worker=self)
         cut = 0
         try:
             await asyncio.wait_for(self._wait_idle(), timeout=timeout)
         except asyncio.TimeoutError:
-            cut = await self._cut_jobs("drain_timeout", f"drain timeout ({timeout:g}s) reached")
-        await self._flush_outbox()
+            cut = await self._cut_jobs(JobEnd(JobEndKind.DRAIN_TIMEOUT, f"drain timeout ({timeout:g}s) reached"))
+        if self._conn is not None:
+            await self._conn.flush()
         self._close()
         return cut
 
-    async def aclose(self, reason: str = "shutdown") -> int:
+    async def aclose(self, reason: str | JobEnd = "shutdown") -> int:
         """End every running job now (they leave their rooms and report their status) and
         stop. Returns how many jobs were cut."""
         self._draining = True
-        cut = await self._cut_jobs(reason, "the worker is shutting down") if self._jobs else 0
-        await self._flush_outbox()
+        end = JobEnd.parse(reason)
+        if not end.detail:
+            end = JobEnd(end.kind, "the worker is shutting down")
+        cut = await self._cut_jobs(end) if self._job_infos() else 0
+        if self._conn is not None:
+            await self._conn.flush()
         self._close()
         return cut
 
     async def _wait_idle(self) -> None:
         assert self._jobs_changed is not None
-        while self._jobs or self._reserved or self._pending_assignments:
+        while self._job_infos() or self._reserved or self._pending_assignments:
             self._jobs_changed.clear()
             await self._jobs_changed.wait()
 
-    async def _cut_jobs(self, reason: str, why: str) -> int:
-        running = list(self._jobs.values())
+    async def _cut_jobs(self, end: JobEnd) -> int:
+        running = self._job_infos()
         if not running:
             return 0
         self.jobs_cut += len(running)
-        logger.warning("%s: ending %d job(s) still running: %s", why, len(running),
-                       ", ".join(f"{c.id} (room {c.job.room.name})" for c in running),
-                       extra={"jobs_cut": len(running), "reason": reason})
-        for ctx in running:
-            ctx.shutdown(reason)
+        logger.warning("%s: ending %d job(s) still running: %s", end.detail or end.reason, len(running),
+                       ", ".join(f"{i.id} (room {i.room_name})" for i in running),
+                       extra={"jobs_cut": len(running), "reason": end.reason})
+        for info in running:
+            self.executor.end_job(info.id, end)
         try:
-            await asyncio.wait_for(self._wait_idle(), timeout=15.0)
+            await asyncio.wait_for(self._wait_idle(), timeout=CUT_TIMEOUT)
         except asyncio.TimeoutError:
-            logger.error("%d job(s) did not leave their rooms within 15s", len(self._jobs))
+            logger.error("%d job(s) did not leave their rooms within %gs", len(self._job_infos()), CUT_TIMEOUT)
         return len(running)
-
-    async def _flush_outbox(self, timeout: float = 2.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self._outbox and self._ws is not None and not self._ws.closed and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-
-    # --- connection --------------------------------------------------------------------
-
-    async def _connection_loop(self, session: aiohttp.ClientSession, url: str, key: str, secret: str) -> None:
-        attempt = 0
-        while not self._closing:
-            try:
-                ws = await open_socket(session, url, key, secret)
-                try:
-                    await self._register(ws)
-                except BaseException:
-                    await ws.close()
-                    raise
-            except (AuthenticationError, WorkerError) as exc:
-                if not isinstance(exc, RetryableConnectionError):
-                    await self._give_up(exc)
-                    return
-                attempt += 1
-                if attempt > self.options.max_retry:
-                    await self._give_up(WorkerError(
-                        f"gave up after {attempt} attempts to reach the LiveKit server at {url}: {exc}. "
-                        "Check that the server is running and --url (LIVEKIT_URL) points at it."
-                    ))
-                    return
-                delay = min(self.options.retry_max_delay, self.options.retry_base * 2 ** (attempt - 1))
-                delay *= random.uniform(0.5, 1.0)
-                logger.warning("%s; retrying in %.1fs (attempt %d of %d)", exc, delay, attempt, self.options.max_retry)
-                await asyncio.sleep(delay)
-                continue
-
-            attempt = 0
-            await self._serve(ws)
-            if self._closing:
-                return
-            self._registered.clear()  # type: ignore[union-attr]
-            logger.warning("lost the connection to the LiveKit server; reconnecting (%d job(s) keep running)",
-                           len(self._jobs))
 
     async def _give_up(self, exc: BaseException) -> None:
         self.connection_failed = True
         self._fatal = exc
-        if self._jobs:
-            await self._cut_jobs("shutdown", "cannot reach the LiveKit server")
+        if self._job_infos():
+            await self._cut_jobs(JobEnd(JobEndKind.CONNECTION_LOST, "cannot reach the LiveKit server"))
         self._close()
 
-    async def _register(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    # --- connection callbacks ----------------------------------------------------------
+
+    def _registration(self) -> Any:
         from livekit.protocol import agent as agent_pb
 
         o = self.options
-        req = agent_pb.RegisterWorkerRequest(
+        return agent_pb.RegisterWorkerRequest(
             type=int(o.worker_type),
             agent_name=o.agent_name,
             version=__version__,
             namespace=o.namespace,
             allowed_permissions=o.permissions.to_proto(),
         )
-        await ws.send_bytes(agent_pb.WorkerMessage(register=req).SerializeToString())
-        try:
-            msg = await asyncio.wait_for(ws.receive(), timeout=REGISTER_TIMEOUT)
-        except asyncio.TimeoutError:
-            raise RetryableConnectionError(f"the server did not answer registration within {REGISTER_TIMEOUT:g}s") from None
-        if msg.type != aiohttp.WSMsgType.BINARY:
-            raise RetryableConnectionError(f"the server closed the connection during registration ({msg.type.name})")
-        server_msg = agent_pb.ServerMessage.FromString(msg.data)
-        if server_msg.WhichOneof("message") != "register":
-            raise RetryableConnectionError("the server's first message was not a registration answer")
-        reconnect = self.id is not None
-        self.id = server_msg.register.worker_id
-        self.server_info = server_msg.register.server_info
-        self._ws = ws
+
+    def _on_registered(self, reconnect: bool) -> None:
+        from livekit.protocol import agent as agent_pb
+
+        o = self.options
+        reset = getattr(self.options.load_fn or self._cpu, "reset", None)
+        if callable(reset) and not reconnect:
+            reset()  # the worker's start-up is not load
+        if self._first_registration is not None:
+            self._first_registration.set()
         logger.info(
             "registered worker %s (%s%s) with LiveKit %s at %s",
             self.id, JobType(o.worker_type).name, f", agent_name {o.agent_name!r}" if o.agent_name else "",
             self.server_info.version, self._url, extra={"worker_id": self.id},
         )
-        # what was queued for the old connection: keep only job status updates
-        self._outbox = [m for m in self._outbox if m.WhichOneof("message") == "update_job"]
-        if reconnect and self._jobs:
-            logger.info("re-attaching %d running job(s) to the new registration", len(self._jobs))
-            self._enqueue(agent_pb.WorkerMessage(migrate_job=agent_pb.MigrateJobRequest(job_ids=list(self._jobs))))
+        running = [info.id for info in self._job_infos()]
+        if reconnect and running:
+            logger.info("re-attaching %d running job(s) to the new registration", len(running))
+            self._conn.send(agent_pb.WorkerMessage(migrate_job=agent_pb.MigrateJobRequest(job_ids=running)))
         self._status_sent = None
+        self._send_status(force=True)
         self._call_hook("worker_registered", worker=self, worker_id=self.id, server_info=self.server_info)
-        # The server answers ``register`` before it adds the worker to its dispatch table;
-        # its answer to a ping comes after. Ready (``registered``) means the pong arrived.
-        self._enqueue(agent_pb.WorkerMessage(ping=agent_pb.WorkerPing(timestamp=int(time.time() * 1000))))
 
-    async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        from livekit.protocol import agent as agent_pb
+    def _on_lost(self) -> None:
+        for fut in self._pending_assignments.values():
+            if not fut.done():
+                fut.set_exception(JobError("the connection to the LiveKit server was lost before the job was assigned"))
+        logger.warning("lost the connection to the LiveKit server; reconnecting (%d job(s) keep running)",
+                       len(self._job_infos()))
 
-        writer = asyncio.create_task(self._writer(ws))
-        reporter = asyncio.create_task(self._report_load())
-        try:
-            async for msg in ws:
-                if msg.type != aiohttp.WSMsgType.BINARY:
-                    if msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
-                        break
-                    continue
-                try:
-                    server_msg = agent_pb.ServerMessage.FromString(msg.data)
-                except Exception:
-                    logger.warning("ignored a malformed message from the server")
-                    continue
-                self._dispatch(server_msg)
-                if writer.done():
-                    break
-        except (aiohttp.ClientError, ConnectionError) as exc:
-            logger.debug("agent websocket error: %s", exc)
-        finally:
-            writer.cancel()
-            reporter.cancel()
-            await asyncio.gather(writer, reporter, return_exceptions=True)
-            self._ws = None
-            if not ws.closed:
-                await ws.close()
-            for fut in self._pending_assignments.values():
-                if not fut.done():
-                    fut.set_exception(JobError("the connection to the LiveKit server was lost before the job was assigned"))
-
-    def _dispatch(self, msg: Any) -> None:
+    def _on_message(self, msg: Any) -> None:
         which = msg.WhichOneof("message")
         if which == "availability":
             task = asyncio.create_task(self._on_offer(msg.availability.job))
@@ -523,31 +456,9 @@ class Worker:
             else:
                 logger.warning("assignment for unknown job %s ignored", msg.assignment.job.id)
         elif which == "termination":
-            ctx = self._jobs.get(msg.termination.job_id)
-            if ctx is not None and ctx.shutdown_reason is None:
-                logger.info("server terminated job %s", ctx.id, extra={"job_id": ctx.id})
-                ctx.shutdown("terminated")
-        elif which == "pong":
-            self._registered.set()  # type: ignore[union-attr]
-        elif which == "go_away":
-            logger.info("server asked the worker to go away; reconnecting")
-            if self._ws is not None:
-                asyncio.create_task(self._ws.close())
-
-    def _enqueue(self, msg: Any) -> None:
-        self._outbox.append(msg)
-        if self._outbox_event is not None:
-            self._outbox_event.set()
-
-    async def _writer(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        assert self._outbox_event is not None
-        while True:
-            while self._outbox:
-                msg = self._outbox[0]
-                await ws.send_bytes(msg.SerializeToString())
-                self._outbox.pop(0)
-            self._outbox_event.clear()
-            await self._outbox_event.wait()
+            job_id = msg.termination.job_id
+            if self.executor.end_job(job_id, JobEnd(JobEndKind.TERMINATED, "the server terminated the job")):
+                logger.info("server terminated job %s", job_id, extra={"job_id": job_id})
 
     # --- load and status ---------------------------------------------------------------
 
@@ -569,10 +480,14 @@ class Worker:
         return measured if math.isfinite(measured) else 1.0
 
     async def _report_load(self) -> None:
+        # the load is measured from the first registration on: the start-up is not load
+        assert self._first_registration is not None
+        await self._first_registration.wait()
         while True:
-            self._measured_load = max(0.0, await self._measure_load())
-            self._send_status(force=True)
             await asyncio.sleep(self.options.update_interval)
+            self._measured_load = max(0.0, await self._measure_load())
+            logger.debug("worker load %.2f (%d job(s))", self._measured_load, len(self._job_infos()))
+            self._send_status(force=True)
 
     def _send_status(self, *, force: bool = False) -> None:
         """Send ``update_worker`` when the status changed (or always with ``force``)."""
@@ -580,10 +495,9 @@ class Worker:
 
         full = self._full_reason() is not None
         status = agent_pb.WS_FULL if full else agent_pb.WS_AVAILABLE
-        busy = len(self._jobs) + len(self._reserved)
         load = self._measured_load
         if self.options.max_jobs:
-            load = max(load, busy / self.options.max_jobs)
+            load = max(load, self._busy() / self.options.max_jobs)
         self._load = min(1.0, load)
         if not full:
             # The LiveKit server dispatches only to workers whose load is below its
@@ -597,159 +511,119 @@ class Worker:
             logger.info("worker status: %s%s", "full" if full else "available",
                         f" ({self._full_reason()})" if full else "")
         self._status_sent = status
-        if self._ws is None:
+        if self._conn is None or not self._conn.connected:
             return
-        self._enqueue(agent_pb.WorkerMessage(update_worker=agent_pb.UpdateWorkerStatus(
-            status=status, load=min(1.0, load), job_count=len(self._jobs), draining=self._draining,
+        self._conn.send(agent_pb.WorkerMessage(update_worker=agent_pb.UpdateWorkerStatus(
+            status=status, load=min(1.0, load), job_count=len(self._job_infos()), draining=self._draining,
         )))
 
     # --- offers ------------------------------------------------------------------------
 
-    def _send_availability(self, job_id: str, available: bool, args: AcceptArguments | None = None) -> None:
+    def _send_availability(self, job_id: str, available: bool, accept: AcceptInfo | None = None) -> None:
         from livekit.protocol import agent as agent_pb
 
         resp = agent_pb.AvailabilityResponse(job_id=job_id, available=available)
-        if args is not None:
-            resp.participant_identity = args.identity
-            resp.participant_name = args.name
-            resp.participant_metadata = args.metadata
-            resp.participant_attributes.update(args.attributes)
-        self._enqueue(agent_pb.WorkerMessage(availability=resp))
+        if accept is not None:
+            resp.participant_identity = accept.identity
+            resp.participant_name = accept.name
+            resp.participant_metadata = accept.metadata
+            resp.participant_attributes.update(accept.attributes)
+        self._conn.send(agent_pb.WorkerMessage(availability=resp))
 
     async def _on_offer(self, job: Any) -> None:
-        request = JobRequest(self, job)
         extra = {"job_id": job.id, "room": job.room.name}
         reason = self._full_reason()
         if reason is not None:
-            request._answer = "rejected"
             self._send_availability(job.id, False)
             logger.info("declined job %s in room %s: %s", job.id, job.room.name, reason, extra=extra)
             return
         self._reserved.add(job.id)
         self._send_status()
         try:
-            if any(r is False for r in self._call_hook("job_offered", job_request=request)):
-                request._answer = "rejected"
+            if any(r is False for r in self._call_hook("job_offered", job_request=JobOffer(job))):
                 self._send_availability(job.id, False)
                 logger.info("declined job %s in room %s: a plugin declined it", job.id, job.room.name, extra=extra)
                 return
-            await self._run_request_handler(request)
+            try:
+                answer = await self.executor.request(job)
+            except Exception as exc:  # the executor itself failed (not the handler): decline
+                logger.exception("declined job %s in room %s: the %s executor failed: %s", job.id, job.room.name,
+                                 self.executor.name, exc, extra=extra)
+                self._send_availability(job.id, False)
+                return
+            if answer.accept is None:
+                self._send_availability(job.id, False)
+                return
+            await self._take(job, answer.accept)
         finally:
-            if job.id not in self._jobs:
-                self._reserved.discard(job.id)
-                self._send_status()
+            self._reserved.discard(job.id)
+            self._send_status()
             self._notify_jobs_changed()
 
-    async def _run_request_handler(self, request: JobRequest) -> None:
-        extra = {"job_id": request.id, "room": request.room.name}
-        answered = asyncio.Event()
-        request._answered_event = answered  # type: ignore[attr-defined]
-        handler = asyncio.create_task(self._call_handler(request))
-        waiter = asyncio.create_task(answered.wait())
-        done, _ = await asyncio.wait({handler, waiter}, timeout=self.options.request_timeout,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        if request.answered:
-            if request._answer == "accepted":
-                # keep the slot reserved until the server assigned the job
-                await asyncio.wait({handler})
-                if not handler.cancelled() and handler.exception() is not None:
-                    exc = handler.exception()
-                    logger.error("request handler of job %s raised after accepting: %s: %s",
-                                 request.id, type(exc).__name__, exc, exc_info=exc, extra=extra)
+    async def _take(self, job: Any, accept: AcceptInfo) -> None:
+        """The handler accepted ``job``: answer the server, wait for the assignment, launch."""
+        extra = {"job_id": job.id, "room": job.room.name}
+        if self._draining or self._closing:
+            self._send_availability(job.id, False)
+            why = f"job {job.id} cannot be accepted: the worker is draining"
+            logger.info("declined job %s in room %s: the worker is draining", job.id, job.room.name, extra=extra)
+            await self.executor.abandon(job.id, why)
             return
-        if handler in done:
-            exc = handler.exception() if not handler.cancelled() else None
-            why = (f"the request handler raised {type(exc).__name__}: {exc}" if exc
-                   else "the request handler returned without accepting or rejecting it")
-            if exc:
-                logger.error("rejected job %s in room %s: %s", request.id, request.room.name, why,
-                             exc_info=exc, extra=extra)
-            else:
-                logger.warning("rejected job %s in room %s: %s", request.id, request.room.name, why, extra=extra)
-        else:
-            request._expired = True
-            handler.cancel()
-            logger.warning("rejected job %s in room %s: the request handler neither accepted nor rejected it "
-                           "within request_timeout (%gs)", request.id, request.room.name,
-                           self.options.request_timeout, extra=extra)
-        request._answer = "rejected"
-        self._send_availability(request.id, False)
-
-    async def _call_handler(self, request: JobRequest) -> None:
-        assert self.options.request_handler is not None
-        await self.options.request_handler(request)
-
-    async def _reject(self, request: JobRequest, why: str) -> None:
-        self._send_availability(request.id, False)
-        getattr(request, "_answered_event", asyncio.Event()).set()
-        logger.info("job %s in room %s %s", request.id, request.room.name, why,
-                    extra={"job_id": request.id, "room": request.room.name})
-
-    async def _accept(self, request: JobRequest, args: AcceptArguments) -> None:
-        from livekit import rtc
-
-        extra = {"job_id": request.id, "room": request.room.name}
-        if self._draining:
-            request._answer = "rejected"
-            self._send_availability(request.id, False)
-            getattr(request, "_answered_event", asyncio.Event()).set()
-            raise JobError(f"job {request.id} cannot be accepted: the worker is draining")
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending_assignments[request.id] = fut
-        self._send_availability(request.id, True, args)
-        getattr(request, "_answered_event", asyncio.Event()).set()
+        self._pending_assignments[job.id] = fut
+        self._send_availability(job.id, True, accept)
         try:
             assignment = await asyncio.wait_for(fut, timeout=self.options.assignment_timeout)
         except asyncio.TimeoutError:
-            raise JobError(f"the server did not assign job {request.id} within "
-                           f"{self.options.assignment_timeout:g}s after it was accepted") from None
+            await self.executor.abandon(job.id, f"the server did not assign job {job.id} within "
+                                                f"{self.options.assignment_timeout:g}s after it was accepted")
+            return
+        except JobError as exc:
+            await self.executor.abandon(job.id, str(exc))
+            return
         finally:
-            self._pending_assignments.pop(request.id, None)
+            self._pending_assignments.pop(job.id, None)
         if self._closing:
-            request._answer = "rejected"
-            raise JobError(f"job {request.id} was assigned while the worker was shutting down; not started")
-        url = assignment.url or room_url(self._url)
-        job = assignment.job if assignment.HasField("job") else request.job
-        ctx = JobContext(worker=self, job=job, room=rtc.Room(), url=url, token=assignment.token, accept_args=args)
-        self._jobs[job.id] = ctx
-        self._reserved.discard(job.id)
-        logger.info("accepted job %s in room %s (%s) as %s", job.id, job.room.name, JobType(job.type).name,
-                    args.identity, extra=extra)
-        task = asyncio.create_task(self._run_job(ctx), name=f"job-{job.id}")
-        self._job_tasks.add(task)
-        task.add_done_callback(self._job_tasks.discard)
-
-    # --- jobs --------------------------------------------------------------------------
-
-    def _job_running(self, ctx: JobContext) -> None:
-        from livekit.protocol import agent as agent_pb
-
-        self._enqueue(agent_pb.WorkerMessage(update_job=agent_pb.UpdateJobStatus(
-            job_id=ctx.id, status=agent_pb.JS_RUNNING)))
-        self._call_hook("job_started", job_context=ctx)
-
-    async def _run_job(self, ctx: JobContext) -> None:
-        from livekit.protocol import agent as agent_pb
-
+            await self.executor.abandon(job.id, f"job {job.id} was assigned while the worker was shutting down; "
+                                                "not started")
+            return
+        assigned = assignment.job if assignment.HasField("job") else job
         try:
-            reason = await ctx._run()
-        except Exception as exc:  # a bug in the job runner must not take the worker down
-            logger.exception("job %s crashed: %s", ctx.id, exc, extra={"job_id": ctx.id})
-            reason = f"failed: {type(exc).__name__}: {exc}"
-        if reason.startswith("failed"):
-            status, error = agent_pb.JS_FAILED, reason.removeprefix("failed: ")
-        elif reason in ("shutdown", "drain_timeout"):
-            status, error = agent_pb.JS_FAILED, f"ended by the worker before the job finished ({reason})"
+            await self.executor.launch(job.id, Assignment(job=assigned, url=assignment.url or room_url(self._url),
+                                                          token=assignment.token))
+        except Exception as exc:
+            logger.exception("job %s in room %s could not be started: %s", job.id, job.room.name, exc, extra=extra)
+            self.job_ended(JobInfo(job=assigned, agent_identity=accept.identity),
+                           JobEnd.failure(f"could not be started: {type(exc).__name__}: {exc}"), None)
+            return
+        logger.info("accepted job %s in room %s (%s) as %s", job.id, job.room.name, JobType(job.type).name,
+                    accept.identity, extra=extra)
+
+    # --- executor events ---------------------------------------------------------------
+
+    def job_running(self, info: JobInfo, context: JobContext | None) -> None:
+        """Executor event: the job joined its room (see :class:`~livekit.agents.executor.base.ExecutorEvents`)."""
+        from livekit.protocol import agent as agent_pb
+
+        self._conn.send(agent_pb.WorkerMessage(update_job=agent_pb.UpdateJobStatus(
+            job_id=info.id, status=agent_pb.JS_RUNNING)))
+        self._call_hook("job_started", job_context=context or info)
+
+    def job_ended(self, info: JobInfo, end: JobEnd, context: JobContext | None) -> None:
+        """Executor event: the job ended and left its room."""
+        from livekit.protocol import agent as agent_pb
+
+        if end.failed:
+            status = agent_pb.JS_FAILED
+            error = end.detail if end.kind is JobEndKind.FAILED else \
+                f"ended by the worker before the job finished ({end.reason})"
         else:
             status, error = agent_pb.JS_SUCCESS, ""
-        ctx.status = "failed" if status == agent_pb.JS_FAILED else "success"
-        self._enqueue(agent_pb.WorkerMessage(update_job=agent_pb.UpdateJobStatus(
-            job_id=ctx.id, status=status, error=error)))
-        self._jobs.pop(ctx.id, None)
-        logger.info("job %s in room %s ended: %s", ctx.id, ctx.job.room.name, reason,
-                    extra={"job_id": ctx.id, "room": ctx.job.room.name, "reason": reason})
-        self._call_hook("job_ended", job_context=ctx, reason=reason)
+        self._conn.send(agent_pb.WorkerMessage(update_job=agent_pb.UpdateJobStatus(
+            job_id=info.id, status=status, error=error)))
+        logger.info("job %s in room %s ended: %s", info.id, info.room_name, end.describe(),
+                    extra={"job_id": info.id, "room": info.room_name, "reason": end.reason})
+        self._call_hook("job_ended", job_context=context or info, reason=end.reason)
         self._send_status()
         self._notify_jobs_changed()
 
@@ -767,4 +641,4 @@ class Worker:
             return []
 
 
-__all__ = ["Worker", "WorkerOptions", "WorkerPermissions"]
+__all__ = ["LoadFunction", "RequestHandler", "Worker", "WorkerOptions", "WorkerPermissions"]
