@@ -310,8 +310,52 @@ def test_worker_hook_errors_are_fatal_in_strict_mode():
         raise RuntimeError("plugin bug")
 
     host.register_plugin("crasher", plugin("crasher", job_ended=job_ended))
-    with pytest.raises(RuntimeError, match="plugin bug"):
+    with pytest.raises(PluginError, match=r"plugin 'crasher' raised in hook job_ended: RuntimeError: plugin bug \(strict mode\)"):
         host.call("job_ended", job_context=None, reason="success")
+
+
+def test_worker_hooks_go_through_pluggy_wrappers_and_monitoring():
+    host = PluginHost()
+    seen: list[object] = []
+
+    class Wrapping:
+        @hookimpl(wrapper=True)
+        def job_offered(self, job_request):
+            results = yield
+            seen.append(("wrapper saw", list(results)))
+            return results
+
+    def job_offered(job_request):
+        return False
+
+    host.register_plugin("decliner", plugin("decliner", job_offered=job_offered))
+    host.register_plugin("wrapper", Wrapping())
+    undo = host.pm.add_hookcall_monitoring(
+        lambda name, impls, kwargs: seen.append(("before", name)), lambda outcome, name, impls, kwargs: None
+    )
+    try:
+        assert host.call("job_offered", job_request="offer") == [False]
+    finally:
+        undo()
+    assert seen == [("before", "job_offered"), ("wrapper saw", [False])]
+
+
+def test_a_raising_plugin_does_not_discard_another_plugins_false(caplog):
+    host = PluginHost()
+
+    def decline(job_request):
+        return False
+
+    def crash(job_request):
+        raise RuntimeError("boom")
+
+    host.register_plugin("a-decliner", plugin("a-decliner", job_offered=decline))
+    host.register_plugin("b-crasher", plugin("b-crasher", job_offered=crash))
+    host.register_plugin("c-crasher", plugin("c-crasher", job_offered=crash))
+    with caplog.at_level(logging.ERROR, logger="livekit.agents"):
+        assert host.call("job_offered", job_request="offer") == [False]
+    assert "plugin b-crasher raised in hook job_offered: RuntimeError: boom" in caplog.text
+    assert "plugin c-crasher raised in hook job_offered" in caplog.text
 
 
 def test_hookimpl_may_take_a_subset_of_arguments():

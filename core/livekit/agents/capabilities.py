@@ -36,7 +36,8 @@ class Capability:
 
     def base_class(self) -> type:
         """The base class its factories must return (imported now)."""
-        return _resolve(self.base)  # type: ignore[no-any-return]
+        base: type = _resolve(self.base)
+        return base
 
     def check_function(self) -> Any:
         """The conformance check, ``async def check(impl) -> None`` (imported now)."""

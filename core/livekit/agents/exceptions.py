@@ -119,8 +119,20 @@ class APIStatusError(APIError):
 class APIAuthenticationError(APIStatusError):
     """The provider refused the credentials (HTTP 401/403). Not retried."""
 
-    def __init__(self, message: str, *, status_code: int = 401, **kwargs: object):
-        super().__init__(message, status_code=status_code, retryable=False, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int = 401,
+        request_id: str | None = None,
+        body: object | None = None,
+        retry_after: float | None = None,
+        retryable: bool | None = None,
+    ):
+        super().__init__(
+            message, status_code=status_code, request_id=request_id, body=body, retry_after=retry_after,
+            retryable=False,
+        )
 
 
 class APIResponseError(APIError):

@@ -262,6 +262,7 @@ class PluginHost:
         self.pm.register(module, name=name)  # validates hook signatures
         self._check_unknown_hooks(name)
         self._check_plain_functions(name)
+        self._guard_worker_hooks(name)
         record.hooks = sorted(h.name for h in self.pm.get_hookcallers(module) or [])
         staged: list[Provider] = []
         for hook_name in hookspecs.CAPABILITY_HOOKS:
@@ -389,16 +390,57 @@ class PluginHost:
             return None
 
     def call(self, hook_name: str, **kwargs: Any) -> list[Any]:
-        """Call a worker hook on every loaded plugin; a plugin that raises is logged and
-        skipped. Returns the non-``None`` results."""
+        """Call a worker hook through pluggy (``pm.hook.<name>``, so ``wrapper=True`` impls
+        and ``pm.add_hookcall_monitoring`` work). Each plugin's impl is guarded: one that
+        raises is logged and skipped, and the others' results are kept; in strict mode the
+        error is raised as :class:`PluginError`. Returns the non-``None`` results."""
         if hook_name not in hookspecs.WORKER_HOOKS:
             raise ValueError(f"{hook_name!r} is not a worker hook")
-        results = []
-        for impl in self._impls(hook_name):
-            result = self._call_impl(hook_name, impl, kwargs, guarded=True)
-            if result is not None:
-                results.append(result)
+        results: list[Any] = getattr(self.pm.hook, hook_name)(**kwargs)
         return results
+
+    def _guard_worker_hooks(self, name: str) -> None:
+        """Wrap each worker-hook impl of plugin ``name`` so that its exception is contained."""
+        for caller in self.pm.get_hookcallers(self.pm.get_plugin(name)) or []:
+            if caller.name not in hookspecs.WORKER_HOOKS:
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.plugin_name != name or impl.wrapper or impl.hookwrapper:
+                    continue
+                # pluggy marks HookImpl.function Final; replacing it is how the guard joins pm.hook calls
+                setattr(impl, "function", self._guarded(caller.name, impl.plugin_name, impl.function, impl.argnames))  # noqa: B010
+
+    def _guarded(self, hook_name: str, plugin: str, fn: Callable[..., Any], argnames: tuple[str, ...]) -> Callable[..., Any]:
+        def guarded(*args: Any) -> Any:
+            if self.trace:
+                shown = ", ".join(f"{a}={_short_repr(v)}" for a, v in zip(argnames, args, strict=False))
+                trace_logger.info("hook %s(%s) -> plugin %s", hook_name, shown, plugin)
+            started = time.perf_counter()
+            try:
+                result = fn(*args)
+            except Exception as exc:
+                if self.trace:
+                    trace_logger.info("hook %s <- plugin %s raised %s", hook_name, plugin, _one_line(exc))
+                if self.strict:
+                    raise PluginError(
+                        f"plugin {plugin!r} raised in hook {hook_name}: {_one_line(exc)} (strict mode)",
+                        plugin=plugin,
+                        hook=hook_name,
+                    ) from exc
+                logger.exception(
+                    "plugin %s raised in hook %s: %s", plugin, hook_name, _one_line(exc),
+                    extra={"plugin": plugin, "hook": hook_name},
+                )
+                return None
+            if self.trace:
+                trace_logger.info(
+                    "hook %s <- plugin %s returned %s in %.2f ms", hook_name, plugin,
+                    _short_repr(result), 1000 * (time.perf_counter() - started),
+                )
+            return result
+
+        guarded.__wrapped__ = fn  # type: ignore[attr-defined]
+        return guarded
 
     # --- queries -----------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
 
 from ..exceptions import ToolArgumentsError
@@ -136,7 +136,7 @@ class FunctionTool:
         kwargs = self.parse_arguments(arguments)
         result = self.fn(**kwargs)
         if inspect.isawaitable(result):
-            result = await typing.cast(Awaitable[Any], result)
+            result = await result
         return result
 
 

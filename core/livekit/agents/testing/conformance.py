@@ -26,7 +26,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from .. import capabilities
 from ..exceptions import MissingCredentialsError, StreamClosedError
@@ -105,7 +105,7 @@ class ConformanceError(AssertionError):
     """An implementation breaks the contract of its capability."""
 
 
-def _fail(what: str) -> None:
+def _fail(what: str) -> NoReturn:
     raise ConformanceError(what)
 
 
@@ -118,7 +118,7 @@ def _word_recall(expected: list[str], heard: str) -> float:
     return sum(1 for w in expected if w in got) / max(1, len(expected))
 
 
-async def _with_timeout(aw: Awaitable[Any], seconds: float, what: str) -> Any:
+async def _with_timeout(aw: Awaitable[_T], seconds: float, what: str) -> _T:
     try:
         return await asyncio.wait_for(aw, seconds)
     except asyncio.TimeoutError:
@@ -207,8 +207,9 @@ def check_light_registration(name: str) -> None:
 
 def _dist_of(name: str) -> str:
     for ep in metadata.entry_points(group="livekit.agents.plugins"):
-        if ep.name == name and getattr(ep, "dist", None):
-            return ep.dist.metadata["Name"]  # type: ignore[union-attr]
+        dist = getattr(ep, "dist", None)
+        if ep.name == name and dist is not None:
+            return str(dist.metadata["Name"])
     return f"livekit-plugins-{name}"
 
 
