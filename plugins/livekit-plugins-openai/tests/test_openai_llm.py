@@ -166,3 +166,22 @@ async def test_base_url_and_key_come_from_the_environment(fake, monkeypatch):
 def test_unknown_option_is_refused():
     with pytest.raises(TypeError, match="unknown OpenAI chat option"):
         openai.LLM(api_key="sk-x", temprature=0.2)
+
+
+def test_agents_plugins_list_json_shows_llm_openai():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    agents = Path(sys.executable).parent / "agents"
+    out = subprocess.run([str(agents), "plugins", "list", "--json"], capture_output=True, text=True, timeout=120, check=True)
+    record = next(p for p in json.loads(out.stdout) if p["name"] == "openai")
+    assert record["providers"]["llm"] == ["openai"] and record["api_version"] == [1, 1]
+    assert "register_llm" in record["hooks"]
+
+
+async def test_openai_llm_passes_the_llm_conformance_check(fake):
+    from livekit.agents.testing import conformance
+
+    await conformance.check_llm(model(fake))
