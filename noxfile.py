@@ -1,4 +1,4 @@
-"""Sessions: tests (the whole suite), plugin-<name> (one plugin's tests), lint, bench, demo.
+"""Sessions: tests (the whole suite), plugin-<name> (one plugin's tests), lint, typecheck, bench, demo.
 
 Every session installs our distributions from this checkout's paths, in one pip command:
 PyPI has unrelated packages with the same names.
@@ -50,6 +50,13 @@ def lint(session: nox.Session) -> None:
     """ruff over the whole tree."""
     session.install("ruff")
     session.run("ruff", "check", "core", "plugins", "tests", "bench", "examples", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over core (livekit.agents): its public API is typed and checked."""
+    session.install("-e", "./core", "mypy>=1.10")
+    session.run("mypy", *(session.posargs or []), "-p", "livekit.agents", env={"MYPYPATH": str(ROOT / "core")})
 
 
 @nox.session

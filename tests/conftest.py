@@ -284,7 +284,9 @@ ACME = REPO_ROOT / "examples" / "plugin-acme"
 AGENTS_SCRIPT = Path(sys.executable).parent / "agents"
 
 BROKEN = ("badimport", "badsignature", "unknownhook", "raisesinregister", "incompatible")
-WRONG = ("wrongstt", "wrongtts", "wrongvad", "wrongsentence", "wrongword")
+WRONG = ("wrongstt", "wrongtts", "wrongvad", "wrongllm", "wrongsentence", "wrongword")
+SILENT = ("asynchook", "apistring", "clash", "ttsnofinal", "needskey")
+"""Breakages a third-party author hit that once passed silently (issue #14, item 3)."""
 
 
 class TempEnv:
@@ -387,7 +389,7 @@ def plugin_wheels(tmp_path_factory: pytest.TempPathFactory, agents_script: Path)
     )
     assert proc.returncode == 0, f"building fixture wheels failed (is hatchling installed?):\n{proc.stderr}"
     wheels = {w.name.split("-")[0].removeprefix("livekit_plugins_"): w for w in out.glob("*.whl")}
-    assert set(wheels) == {*BROKEN, *WRONG, "acme"}, sorted(wheels)
+    assert set(wheels) == {*BROKEN, *WRONG, *SILENT, "acme"}, sorted(wheels)
     return wheels
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from livekit.agents import hookimpl, hookspecs
-from livekit.agents.exceptions import PluginError, ProviderNotFoundError
+from livekit.agents.exceptions import PluginError, ProviderNotFoundError, ProviderTypeError
 from livekit.agents.plugin_host import PluginHost, is_compatible
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -131,18 +131,22 @@ def test_tokenizer_register_needs_a_known_kind():
     def register_tokenizers(register):
         register("x", lambda: 1, kind="paragraph")
 
-    with pytest.raises(ValueError, match="kind must be 'sentence' or 'word', not 'paragraph'"):
+    with pytest.raises(ValueError, match="kind must be one of 'sentence', 'word', not 'paragraph'"):
         host.register_plugin("tok", plugin("tok", register_tokenizers=register_tokenizers))
 
 
-def test_duplicate_provider_name_from_another_plugin_is_refused():
+def test_duplicate_provider_name_from_another_plugin_is_refused_alone():
     host = PluginHost()
     host.register_plugin("first", stt_plugin("first", "shared", "own"))
-    with pytest.raises(ValueError, match="stt provider 'shared' is already registered by plugin 'first'"):
-        host.register_plugin("second", stt_plugin("second", "other", "shared"))
-    assert host.records["second"].status == "failed"
-    # the first plugin is untouched, the second left nothing behind
+    record = host.register_plugin("second", stt_plugin("second", "other", "shared"))
+    # only the clashing provider is refused; the rest of the second plugin works
+    assert record.status == "loaded"
+    assert record.providers == {"stt": ["other"]}
+    assert record.warnings == [
+        "stt provider 'shared' is not registered: plugin 'first' already registered that name (rename one of them)"
+    ]
     assert [(p.name, p.plugin) for p in host.registry.providers("stt")] == [
+        ("other", "second"),
         ("own", "first"),
         ("shared", "first"),
     ]
@@ -211,9 +215,11 @@ def test_create_uses_the_process_host(monkeypatch):
     host = PluginHost()
     host.register_plugin("p", stt_plugin("p", "echo"))
     monkeypatch.setattr(plugin_host, "_host", host)
-    assert plugin_host.create_stt("echo", x=1) == ("stt", "echo", {"x": 1})
-    with pytest.raises(ValueError, match="unknown capability 'llm'"):
-        plugin_host.create("llm", "x")  # type: ignore[arg-type]
+    assert host.registry.get("stt", "echo").create(x=1) == ("stt", "echo", {"x": 1})
+    with pytest.raises(ProviderTypeError, match=r"the stt provider 'echo' of plugin 'p' \(registered in code\) returned builtins.tuple, not a livekit.agents.stt.STT"):
+        plugin_host.create_stt("echo", x=1)
+    with pytest.raises(ValueError, match="unknown capability 'chatbot'"):
+        plugin_host.create("chatbot", "x")  # type: ignore[arg-type]
 
 
 # --- guarded loading from entry points ------------------------------------------------------
@@ -304,8 +310,52 @@ def test_worker_hook_errors_are_fatal_in_strict_mode():
         raise RuntimeError("plugin bug")
 
     host.register_plugin("crasher", plugin("crasher", job_ended=job_ended))
-    with pytest.raises(RuntimeError, match="plugin bug"):
+    with pytest.raises(PluginError, match=r"plugin 'crasher' raised in hook job_ended: RuntimeError: plugin bug \(strict mode\)"):
         host.call("job_ended", job_context=None, reason="success")
+
+
+def test_worker_hooks_go_through_pluggy_wrappers_and_monitoring():
+    host = PluginHost()
+    seen: list[object] = []
+
+    class Wrapping:
+        @hookimpl(wrapper=True)
+        def job_offered(self, job_request):
+            results = yield
+            seen.append(("wrapper saw", list(results)))
+            return results
+
+    def job_offered(job_request):
+        return False
+
+    host.register_plugin("decliner", plugin("decliner", job_offered=job_offered))
+    host.register_plugin("wrapper", Wrapping())
+    undo = host.pm.add_hookcall_monitoring(
+        lambda name, impls, kwargs: seen.append(("before", name)), lambda outcome, name, impls, kwargs: None
+    )
+    try:
+        assert host.call("job_offered", job_request="offer") == [False]
+    finally:
+        undo()
+    assert seen == [("before", "job_offered"), ("wrapper saw", [False])]
+
+
+def test_a_raising_plugin_does_not_discard_another_plugins_false(caplog):
+    host = PluginHost()
+
+    def decline(job_request):
+        return False
+
+    def crash(job_request):
+        raise RuntimeError("boom")
+
+    host.register_plugin("a-decliner", plugin("a-decliner", job_offered=decline))
+    host.register_plugin("b-crasher", plugin("b-crasher", job_offered=crash))
+    host.register_plugin("c-crasher", plugin("c-crasher", job_offered=crash))
+    with caplog.at_level(logging.ERROR, logger="livekit.agents"):
+        assert host.call("job_offered", job_request="offer") == [False]
+    assert "plugin b-crasher raised in hook job_offered: RuntimeError: boom" in caplog.text
+    assert "plugin c-crasher raised in hook job_offered" in caplog.text
 
 
 def test_hookimpl_may_take_a_subset_of_arguments():
@@ -320,7 +370,7 @@ def test_hookimpl_may_take_a_subset_of_arguments():
     assert reasons == ["room_disconnected"]
 
 
-def test_duplicate_provider_from_an_installed_plugin_leaves_nothing_behind(entry_points):
+def test_duplicate_provider_from_an_installed_plugin_is_refused_alone(entry_points):
     source = """
 from livekit.agents import hookimpl
 PLUGIN_API = (1, 0)
@@ -340,11 +390,27 @@ def register_vad(register):
     host.load_entry_points()
     assert host.records["dupa"].status == "loaded"
     record = host.records["dupb"]
-    assert record.status == "failed"
-    assert "vad provider 'shared-vad' is already registered by plugin 'dupa'" in record.error
-    assert record.providers == {}
+    assert record.status == "loaded"
+    assert record.warnings == ["vad provider 'shared-vad' is not registered: plugin 'dupa' already registered that name (rename one of them)"]
+    assert record.providers == {"vad": ["b-own"]}
     assert [(p.name, p.plugin) for p in host.registry.providers("vad") if p.plugin in ("dupa", "dupb")] == [
-        ("shared-vad", "dupa")
+        ("b-own", "dupb"),
+        ("shared-vad", "dupa"),
     ]
-    assert host.pm.get_plugin("dupb") is None
     assert host.registry.get("vad", "shared-vad").create() == "a"
+
+
+def test_docs_capability_table_is_the_capability_table():
+    from livekit.agents import capabilities
+
+    text = (REPO_ROOT / "docs" / "plugins.md").read_text()
+    assert capabilities.markdown_table() in text, "regenerate the table: capabilities.markdown_table()"
+
+
+def test_every_capability_has_a_hook_a_base_class_and_a_check():
+    from livekit.agents import capabilities
+
+    for cap in capabilities.CAPABILITIES:
+        assert cap.hook in hookspecs.CAPABILITY_HOOKS
+        assert isinstance(cap.base_class(), type)
+        assert inspect.iscoroutinefunction(inspect.unwrap(cap.check_function()))

@@ -121,6 +121,7 @@ def test_json_listing_has_every_documented_field(temp_env):
         "hooks",
         "providers",
         "location",
+        "warnings",
     }
     for record in records:
         assert set(record) == fields, record["name"]

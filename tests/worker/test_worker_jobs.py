@@ -331,7 +331,10 @@ async def test_health_endpoint(livekit_server, lk, worker_opts, helpers):
 
 
 async def test_plugin_hooks_see_each_stage(livekit_server, lk, worker_opts, helpers, plugin_host):
+    from livekit.agents.hook_views import JobView, WorkerView
+
     calls: list[tuple[str, Any]] = []
+    views: list[Any] = []
 
     class Recorder:
         PLUGIN_API = (1, 0)
@@ -346,21 +349,24 @@ async def test_plugin_hooks_see_each_stage(livekit_server, lk, worker_opts, help
             return False if job_request.room.name.startswith("veto") else None
 
         @agents.hookimpl
-        def job_started(self, job_context):
-            calls.append(("job_started", job_context.room.name))
+        def job_started(self, job_context):  # a snapshot (JobView), not the live context
+            calls.append(("job_started", job_context.room))
+            views.append(job_context)
 
         @agents.hookimpl
         def job_ended(self, job_context, reason):
-            calls.append(("job_ended", (job_context.room.name, reason)))
+            calls.append(("job_ended", (job_context.room, reason)))
 
         @agents.hookimpl
-        def worker_load(self, worker):
+        def worker_load(self, worker):  # a snapshot (WorkerView), not the Worker
             calls.append(("worker_load", None))
+            views.append(worker)
             return 0.25
 
         @agents.hookimpl
         def worker_draining(self, worker):
-            calls.append(("worker_draining", len(worker.jobs)))
+            calls.append(("worker_draining", worker.job_count))
+            views.append(worker)
 
     plugin_host.register_plugin("recorder", Recorder())
     handled: list[str] = []
@@ -388,6 +394,11 @@ async def test_plugin_hooks_see_each_stage(livekit_server, lk, worker_opts, help
     names = [c[0] for c in calls]
     assert names.index("job_offered") < names.index("job_started") < names.index("job_ended")
     assert ("worker_draining", 0) in calls
+    assert all(isinstance(v, (JobView, WorkerView)) for v in views) and views
+    started = next(v for v in views if isinstance(v, JobView))
+    assert (started.room, started.status, started.type) == (ok, "running", "JT_ROOM")
+    drained = [v for v in views if isinstance(v, WorkerView) and v.draining]
+    assert drained and drained[0].id == worker.id
     await lk.delete_room(veto)
 
 

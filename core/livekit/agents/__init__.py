@@ -31,11 +31,13 @@ _EXPORTS = {
     "create_stt": ".plugin_host",
     "create_tts": ".plugin_host",
     "create_vad": ".plugin_host",
+    "create_llm": ".plugin_host",
     "create_tokenizer": ".plugin_host",
     # capability and helper modules
     "stt": ".stt:",
     "tts": ".tts:",
     "vad": ".vad:",
+    "llm": ".llm:",
     "tokenize": ".tokenize:",
     "utils": ".utils:",
     "exceptions": ".exceptions:",
@@ -46,7 +48,7 @@ __all__ = ["__version__", "PLUGIN_API", "hookimpl", *_EXPORTS]
 
 
 if TYPE_CHECKING:
-    from . import exceptions, hookspecs, stt, tokenize, tts, utils, vad
+    from . import exceptions, hookspecs, llm, stt, tokenize, tts, utils, vad
     from .cli.app import run_app
     from .job import AutoDisconnect, AutoSubscribe, JobContext, JobType
     from .job_end import JobEnd, JobEndKind
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
     from .options import WorkerOptions, WorkerPermissions
     from .plugin_host import (
         PluginHost,
+        create_llm,
         create_stt,
         create_tokenizer,
         create_tts,

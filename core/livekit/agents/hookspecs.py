@@ -33,9 +33,11 @@ Rules that keep the host fast and robust:
 
 There are two families of hooks: *capability* hooks, called once when the plugin is loaded,
 through which a plugin registers named factories; and *worker* hooks, through which a
-plugin observes and takes part in the worker's life. An exception raised by a hook marks
-that plugin as failed (capability hooks) or is logged (worker hooks); it never stops the
-host, the worker or the other plugins.
+plugin observes and takes part in the worker's life. Worker hooks are called through pluggy
+(``wrapper=True`` impls and ``pm.add_hookcall_monitoring`` work) and receive snapshots of
+the worker and jobs, not live objects. An exception raised by a hook marks that plugin as
+failed (capability hooks) or is logged and skipped without touching the other plugins'
+results (worker hooks; raised in strict mode); it never stops the host or the other plugins.
 """
 
 from __future__ import annotations
@@ -45,15 +47,18 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import pluggy
 
+from .capabilities import HOOKS
+
 if TYPE_CHECKING:
-    from .job import JobContext, JobRequest
-    from .worker import Worker
+    from .hook_views import JobView, WorkerView
+    from .job_request import JobOffer
 
 PROJECT_NAME = "livekit.agents"
 ENTRY_POINT_GROUP = "livekit.agents.plugins"
 
-PLUGIN_API: tuple[int, int] = (1, 0)
-"""The plugin API version of this core, ``(major, minor)``."""
+PLUGIN_API: tuple[int, int] = (1, 1)
+"""The plugin API version of this core, ``(major, minor)``. 1.1 added ``register_llm``;
+plugins built for 1.0 load unchanged."""
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
@@ -108,6 +113,14 @@ def register_vad(register: Register) -> None:
 
 
 @hookspec
+def register_llm(register: Register) -> None:
+    """Register large language models (plugin API 1.1).
+
+    Each factory returns a :class:`livekit.agents.llm.LLM`.
+    """
+
+
+@hookspec
 def register_tokenizers(register: RegisterTokenizer) -> None:
     """Register text tokenizers.
 
@@ -121,12 +134,15 @@ def register_tokenizers(register: RegisterTokenizer) -> None:
 
 
 @hookspec
-def worker_registered(worker: Worker, worker_id: str, server_info: Any) -> None:
-    """The worker registered with the LiveKit server (again, after a reconnect)."""
+def worker_registered(worker: WorkerView, worker_id: str, server_info: Any) -> None:
+    """The worker registered with the LiveKit server (again, after a reconnect).
+
+    ``worker`` is a snapshot (:class:`~livekit.agents.hook_views.WorkerView`: id, agent name,
+    draining, load, jobs), as in every worker hook."""
 
 
 @hookspec
-def job_offered(job_request: JobRequest) -> bool | None:
+def job_offered(job_request: JobOffer) -> bool | None:
     """A job is offered to this worker, before the user's request handler sees it.
 
     Return ``False`` to decline it (the server then offers it to another worker); return
@@ -135,18 +151,20 @@ def job_offered(job_request: JobRequest) -> bool | None:
 
 
 @hookspec
-def job_started(job_context: JobContext) -> None:
-    """An accepted job joined its room; the agent function is about to run."""
+def job_started(job_context: JobView) -> None:
+    """An accepted job joined its room; the agent function is about to run. ``job_context``
+    is a snapshot (:class:`~livekit.agents.hook_views.JobView`: id, room, type, participant,
+    agent identity, status)."""
 
 
 @hookspec
-def job_ended(job_context: JobContext, reason: str) -> None:
+def job_ended(job_context: JobView, reason: str) -> None:
     """A job ended. ``reason`` says why: ``"success"``, ``"failed: <error>"``,
     ``"room_disconnected"``, ``"auto_disconnect"``, ``"shutdown"`` or ``"drain_timeout"``."""
 
 
 @hookspec
-def worker_load(worker: Worker) -> float | None:
+def worker_load(worker: WorkerView) -> float | None:
     """Report this plugin's view of the worker's load, from 0.0 (idle) to 1.0 (full).
 
     The worker reports the highest of these values and its own load function's.
@@ -154,12 +172,13 @@ def worker_load(worker: Worker) -> float | None:
 
 
 @hookspec
-def worker_draining(worker: Worker) -> None:
+def worker_draining(worker: WorkerView) -> None:
     """The worker started draining (SIGTERM): it takes no new jobs and waits for the
     running ones to end."""
 
 
-CAPABILITY_HOOKS = ("register_stt", "register_tts", "register_vad", "register_tokenizers")
+CAPABILITY_HOOKS = HOOKS
+"""The capability hooks, from the capability table (:mod:`livekit.agents.capabilities`)."""
 WORKER_HOOKS = (
     "worker_registered",
     "job_offered",

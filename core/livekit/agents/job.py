@@ -55,7 +55,7 @@ AgentFunction = Callable[["JobContext"], Awaitable[None] | None]
 def _is_kind(publication: Any, kind_name: str) -> bool:
     from livekit import rtc
 
-    return publication.kind == getattr(rtc.TrackKind, kind_name)
+    return bool(publication.kind == getattr(rtc.TrackKind, kind_name))
 
 
 class AutoSubscribe:
@@ -173,7 +173,7 @@ class JobContext:
 
     @property
     def publisher_identity(self) -> str | None:
-        if self._job.type == JobType.JT_ROOM or not self._job.HasField("participant"):
+        if int(self._job.type) == JobType.JT_ROOM or not self._job.HasField("participant"):
             return None
         return self._job.participant.identity or None
 

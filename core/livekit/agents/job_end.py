@@ -61,7 +61,7 @@ class JobEnd:
         """Short text: the kind's value, ``"failed: <detail>"`` for a failure."""
         if self.kind is JobEndKind.FAILED:
             return f"failed: {self.detail}" if self.detail else "failed"
-        return self.kind.value
+        return str(self.kind.value)
 
     def describe(self) -> str:
         """The reason with its detail, for logs."""

@@ -288,7 +288,7 @@ async def answer_request(
     elif request.state is AnswerState.REJECTED:
         logger.info("job %s in room %s rejected by the request handler", request.id, request.room.name,
                     extra=extra)
-    task.add_done_callback(lambda t, r=request: _log_late_failure(t, r))
+    task.add_done_callback(lambda t: _log_late_failure(t, request))
     return request.answer(), task
 
 

@@ -6,19 +6,27 @@ provider SDK: plugin modules register factories, and the SDK loads when a factor
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import pluggy
 
-from . import hookspecs
-from .exceptions import PluginError
-from .registry import CAPABILITIES, Capability, Provider, Registry
+from . import capabilities, hookspecs
+from .exceptions import PluginError, ProviderClashError, ProviderNotFoundError, ProviderTypeError
+from .registry import Capability, Provider, Registry
+
+if TYPE_CHECKING:
+    from .llm import LLM
+    from .stt import STT
+    from .tokenize import SentenceTokenizer, WordTokenizer
+    from .tts import TTS
+    from .vad import VAD
 
 logger = logging.getLogger("livekit.agents")
 trace_logger = logging.getLogger("livekit.agents.plugins.trace")
@@ -51,6 +59,8 @@ class PluginRecord:
     providers: dict[str, list[str]] = field(default_factory=dict)
     location: str | None = None
     load_seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    """Problems that did not fail the plugin (a provider refused because another plugin has its name)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +75,7 @@ class PluginRecord:
             "hooks": self.hooks,
             "providers": self.providers,
             "location": self.location,
+            "warnings": self.warnings,
         }
 
 
@@ -84,6 +95,27 @@ def _one_line(exc: BaseException, limit: int = 400) -> str:
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
     text = f"{type(exc).__name__}: {'; '.join(lines)}".rstrip(": ")
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _plugin_api(module: Any, module_name: str, plugin: str) -> tuple[int, int]:
+    """The module's ``PLUGIN_API``, or a :class:`PluginError` saying what is wrong with it."""
+    if not hasattr(module, "PLUGIN_API"):
+        raise PluginError(
+            f"the plugin module {module_name} does not declare PLUGIN_API = (major, minor)", plugin=plugin
+        )
+    api = module.PLUGIN_API
+    if not (isinstance(api, tuple) and len(api) == 2 and all(type(x) is int for x in api)):
+        hint = ""
+        if isinstance(api, (str, float)):
+            parts = str(api).split(".")
+            if len(parts) == 2 and all(p.isdigit() for p in parts):
+                hint = f"; write PLUGIN_API = ({int(parts[0])}, {int(parts[1])})"
+        raise PluginError(
+            f"PLUGIN_API in {module_name} has the wrong type: {api!r} ({type(api).__name__}); "
+            f"it must be a tuple of two ints, (major, minor){hint}",
+            plugin=plugin,
+        )
+    return api
 
 
 def is_compatible(api: tuple[int, int], host: tuple[int, int] = hookspecs.PLUGIN_API) -> bool:
@@ -164,12 +196,7 @@ class PluginHost:
         try:
             module = ep.load()
             record.location = getattr(module, "__file__", None)
-            api = getattr(module, "PLUGIN_API", None)
-            if not (isinstance(api, tuple) and len(api) == 2 and all(isinstance(x, int) for x in api)):
-                raise PluginError(
-                    f"the plugin module {record.module} does not declare PLUGIN_API = (major, minor)",
-                    plugin=ep.name,
-                )
+            api = _plugin_api(module, record.module, ep.name)
             record.api_version = api
             if not is_compatible(api):
                 record.status = "incompatible"
@@ -234,20 +261,37 @@ class PluginHost:
     def _register(self, name: str, module: Any, record: PluginRecord) -> None:
         self.pm.register(module, name=name)  # validates hook signatures
         self._check_unknown_hooks(name)
+        self._check_plain_functions(name)
+        self._guard_worker_hooks(name)
         record.hooks = sorted(h.name for h in self.pm.get_hookcallers(module) or [])
         staged: list[Provider] = []
         for hook_name in hookspecs.CAPABILITY_HOOKS:
             for impl in self._impls(hook_name, name):
-                if hook_name == "register_tokenizers":
-                    cb = self._tokenizer_callback(staged, record)
-                else:
-                    cb = self._callback(hook_name.removeprefix("register_"), staged, record)  # type: ignore[arg-type]
+                cb = self._callback(capabilities.for_hook(hook_name), staged, record)
                 self._call_impl(hook_name, impl, {"register": cb}, guarded=False)
         for provider in staged:
-            self.registry.add(provider)
-        for provider in staged:
+            try:
+                self.registry.add(provider)
+            except ProviderClashError as exc:  # only the clashing provider is refused
+                record.warnings.append(str(exc))
+                logger.warning("plugin %s: %s", name, exc)
+                continue
             record.providers.setdefault(provider.capability, []).append(provider.name)
             self._trace("plugin %s registered %s provider %r", name, provider.capability, provider.name)
+
+    def _check_plain_functions(self, name: str) -> None:
+        """Reject ``async def`` (or generator) hook implementations: pluggy does not await,
+        so their body would never run and their providers would silently be missing."""
+        for caller in self.pm.get_hookcallers(self.pm.get_plugin(name)) or []:
+            for impl in caller.get_hookimpls():
+                fn = impl.function
+                if impl.plugin_name == name and (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)):
+                    raise PluginError(
+                        f"hook {caller.name!r} is an async def; pluggy never awaits it, so its body "
+                        f"would not run. Make it a plain def (do async work in the objects it creates)",
+                        plugin=name,
+                        hook=caller.name,
+                    )
 
     def _check_unknown_hooks(self, name: str) -> None:
         """Reject a plugin implementing a hook this core does not define (a typo, or a
@@ -265,20 +309,24 @@ class PluginHost:
                         hook=hook_name,
                     )
 
-    def _callback(self, capability: Capability, staged: list[Provider], record: PluginRecord) -> Callable[..., None]:
-        def register(name: str, factory: Callable[..., Any], *, description: str = "") -> None:
-            self._stage(staged, self._provider(capability, name, factory, description, record))
+    def _callback(self, caps: list[capabilities.Capability], staged: list[Provider], record: PluginRecord) -> Callable[..., None]:
+        """The ``register`` callback of a capability hook; hooks of several capabilities
+        (tokenizers) take the capability's ``kind``."""
+        kinds = {c.kind: c for c in caps if c.kind is not None}
+        if not kinds:
+            cap = caps[0]
 
-        register._trace_repr = f"<register {capability} providers for plugin {record.name}>"  # type: ignore[attr-defined]
-        return register
+            def register(name: str, factory: Callable[..., Any], *, description: str = "") -> None:
+                self._stage(staged, self._provider(cap.name, name, factory, description, record))
 
-    def _tokenizer_callback(self, staged: list[Provider], record: PluginRecord) -> Callable[..., None]:
-        def register(name: str, factory: Callable[..., Any], *, kind: str, description: str = "") -> None:
-            if kind not in ("sentence", "word"):
-                raise ValueError(f"tokenizer kind must be 'sentence' or 'word', not {kind!r}")
-            self._stage(staged, self._provider(f"{kind}_tokenizer", name, factory, description, record))  # type: ignore[arg-type]
+        else:
 
-        register._trace_repr = f"<register tokenizers for plugin {record.name}>"  # type: ignore[attr-defined]
+            def register(name: str, factory: Callable[..., Any], *, kind: str, description: str = "") -> None:  # type: ignore[misc]
+                if kind not in kinds:
+                    raise ValueError(f"{caps[0].hook}: kind must be one of {', '.join(map(repr, kinds))}, not {kind!r}")
+                self._stage(staged, self._provider(kinds[kind].name, name, factory, description, record))
+
+        register._trace_repr = f"<register {'/'.join(c.name for c in caps)} providers for plugin {record.name}>"  # type: ignore[attr-defined]
         return register
 
     @staticmethod
@@ -342,18 +390,79 @@ class PluginHost:
             return None
 
     def call(self, hook_name: str, **kwargs: Any) -> list[Any]:
-        """Call a worker hook on every loaded plugin; a plugin that raises is logged and
-        skipped. Returns the non-``None`` results."""
+        """Call a worker hook through pluggy (``pm.hook.<name>``, so ``wrapper=True`` impls
+        and ``pm.add_hookcall_monitoring`` work). Each plugin's impl is guarded: one that
+        raises is logged and skipped, and the others' results are kept; in strict mode the
+        error is raised as :class:`PluginError`. Returns the non-``None`` results."""
         if hook_name not in hookspecs.WORKER_HOOKS:
             raise ValueError(f"{hook_name!r} is not a worker hook")
-        results = []
-        for impl in self._impls(hook_name):
-            result = self._call_impl(hook_name, impl, kwargs, guarded=True)
-            if result is not None:
-                results.append(result)
+        results: list[Any] = getattr(self.pm.hook, hook_name)(**kwargs)
         return results
 
+    def _guard_worker_hooks(self, name: str) -> None:
+        """Wrap each worker-hook impl of plugin ``name`` so that its exception is contained."""
+        for caller in self.pm.get_hookcallers(self.pm.get_plugin(name)) or []:
+            if caller.name not in hookspecs.WORKER_HOOKS:
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.plugin_name != name or impl.wrapper or impl.hookwrapper:
+                    continue
+                # pluggy marks HookImpl.function Final; replacing it is how the guard joins pm.hook calls
+                setattr(impl, "function", self._guarded(caller.name, impl.plugin_name, impl.function, impl.argnames))  # noqa: B010
+
+    def _guarded(self, hook_name: str, plugin: str, fn: Callable[..., Any], argnames: tuple[str, ...]) -> Callable[..., Any]:
+        def guarded(*args: Any) -> Any:
+            if self.trace:
+                shown = ", ".join(f"{a}={_short_repr(v)}" for a, v in zip(argnames, args, strict=False))
+                trace_logger.info("hook %s(%s) -> plugin %s", hook_name, shown, plugin)
+            started = time.perf_counter()
+            try:
+                result = fn(*args)
+            except Exception as exc:
+                if self.trace:
+                    trace_logger.info("hook %s <- plugin %s raised %s", hook_name, plugin, _one_line(exc))
+                if self.strict:
+                    raise PluginError(
+                        f"plugin {plugin!r} raised in hook {hook_name}: {_one_line(exc)} (strict mode)",
+                        plugin=plugin,
+                        hook=hook_name,
+                    ) from exc
+                logger.exception(
+                    "plugin %s raised in hook %s: %s", plugin, hook_name, _one_line(exc),
+                    extra={"plugin": plugin, "hook": hook_name},
+                )
+                return None
+            if self.trace:
+                trace_logger.info(
+                    "hook %s <- plugin %s returned %s in %.2f ms", hook_name, plugin,
+                    _short_repr(result), 1000 * (time.perf_counter() - started),
+                )
+            return result
+
+        guarded.__wrapped__ = fn  # type: ignore[attr-defined]
+        return guarded
+
     # --- queries -----------------------------------------------------------------------
+
+    def provider(self, capability: Capability, name: str) -> Provider:
+        """The provider, or :class:`ProviderNotFoundError` that says why it is missing:
+        its plugin failed (and why), is incompatible, blocked or left out, or is not installed."""
+        try:
+            return self.registry.get(capability, name)
+        except ProviderNotFoundError:
+            record = self.records.get(name)
+            if record is None or record.status == "loaded":
+                raise
+            reasons = {
+                "failed": f"plugin {name!r} is installed but failed to load: {record.error}",
+                "incompatible": f"plugin {name!r} is installed but incompatible: {record.error}",
+                "blocked": f"plugin {name!r} is blocked (--disable-plugin / LIVEKIT_AGENTS_DISABLE_PLUGINS)",
+                "disabled": f"plugin {name!r} is left out by --plugins / LIVEKIT_AGENTS_PLUGINS",
+            }
+            raise ProviderNotFoundError(
+                f"no {capability} provider named {name!r} is available: {reasons[record.status]}. "
+                f"See `agents plugins list` and docs/plugins.md (What to do if it breaks)."
+            ) from None
 
     def plugins(self) -> list[PluginRecord]:
         return sorted(self.records.values(), key=lambda r: r.name)
@@ -392,30 +501,56 @@ def set_plugin_host(host: PluginHost | None) -> None:
 
 
 def create(capability: Capability, name: str, **options: Any) -> Any:
-    """Create the ``capability`` implementation named ``name`` from the installed plugins."""
-    if capability not in CAPABILITIES:
-        raise ValueError(f"unknown capability {capability!r}; one of {', '.join(CAPABILITIES)}")
-    return get_plugin_host().registry.get(capability, name).create(**options)
+    """Create the ``capability`` implementation named ``name`` from the installed plugins.
+
+    Raises :class:`ProviderNotFoundError` (saying whether the plugin is missing or failed)
+    and :class:`ProviderTypeError` when the plugin's factory returned something that is
+    not an instance of the capability's base class."""
+    cap = capabilities.get(capability)
+    host = get_plugin_host()
+    provider = host.provider(cap.name, name)
+    instance = provider.create(**options)
+    base = cap.base_class()
+    if not isinstance(instance, base):
+        raise ProviderTypeError(
+            f"the {cap.name} provider {name!r} of plugin {provider.plugin!r} "
+            f"({provider.distribution or 'registered in code'}) returned "
+            f"{type(instance).__module__}.{type(instance).__qualname__}, not a {cap.base_name}; "
+            f"its factory must return an instance of a {cap.base_name} subclass"
+        )
+    return instance
 
 
-def create_stt(name: str, **options: Any) -> Any:
+def create_stt(name: str, **options: Any) -> STT:
     """Create a speech-to-text provider by name, e.g. ``create_stt("deepgram", model="nova-2")``."""
-    return create("stt", name, **options)
+    return cast("STT", create("stt", name, **options))
 
 
-def create_tts(name: str, **options: Any) -> Any:
+def create_tts(name: str, **options: Any) -> TTS:
     """Create a text-to-speech provider by name."""
-    return create("tts", name, **options)
+    return cast("TTS", create("tts", name, **options))
 
 
-def create_vad(name: str, **options: Any) -> Any:
+def create_vad(name: str, **options: Any) -> VAD:
     """Create a voice activity detector by name."""
-    return create("vad", name, **options)
+    return cast("VAD", create("vad", name, **options))
 
 
-def create_tokenizer(name: str, *, kind: Literal["sentence", "word"] = "sentence", **options: Any) -> Any:
+def create_llm(name: str, **options: Any) -> LLM:
+    """Create a large language model by name, e.g. ``create_llm("openai", model="gpt-4o-mini")``."""
+    return cast("LLM", create("llm", name, **options))
+
+
+@overload
+def create_tokenizer(name: str, *, kind: Literal["sentence"] = "sentence", **options: Any) -> SentenceTokenizer: ...
+@overload
+def create_tokenizer(name: str, *, kind: Literal["word"], **options: Any) -> WordTokenizer: ...
+def create_tokenizer(name: str, *, kind: Literal["sentence", "word"] = "sentence", **options: Any) -> SentenceTokenizer | WordTokenizer:
     """Create a sentence (default) or word tokenizer by name."""
-    return create(f"{kind}_tokenizer", name, **options)  # type: ignore[arg-type]
+    for cap in capabilities.CAPABILITIES:
+        if cap.hook == "register_tokenizers" and cap.kind == kind:
+            return cast("SentenceTokenizer | WordTokenizer", create(cap.name, name, **options))
+    raise ValueError(f"tokenizer kind must be 'sentence' or 'word', not {kind!r}")
 
 
 __all__ = [
@@ -427,6 +562,7 @@ __all__ = [
     "create_stt",
     "create_tts",
     "create_vad",
+    "create_llm",
     "create_tokenizer",
     "is_compatible",
 ]

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from .exceptions import ProviderNotFoundError
+from .capabilities import NAMES as CAPABILITIES
+from .capabilities import CapabilityName as Capability
+from .exceptions import ProviderClashError, ProviderNotFoundError
 
-Capability = Literal["stt", "tts", "vad", "sentence_tokenizer", "word_tokenizer"]
-CAPABILITIES: tuple[Capability, ...] = (
-    "stt",
-    "tts",
-    "vad",
-    "sentence_tokenizer",
-    "word_tokenizer",
-)
+__all__ = ["CAPABILITIES", "Capability", "Provider", "Registry"]
 
 
 @dataclass(frozen=True)
@@ -45,9 +40,9 @@ class Registry:
         key = (provider.capability, provider.name)
         other = self._providers.get(key)
         if other is not None and other.plugin != provider.plugin:
-            raise ValueError(
-                f"{provider.capability} provider {provider.name!r} is already registered by "
-                f"plugin {other.plugin!r}"
+            raise ProviderClashError(
+                f"{provider.capability} provider {provider.name!r} is not registered: plugin "
+                f"{other.plugin!r} already registered that name (rename one of them)"
             )
         self._providers[key] = provider
 
@@ -67,6 +62,5 @@ class Registry:
             have = ", ".join(names) if names else "none"
             raise ProviderNotFoundError(
                 f"no {capability} provider named {name!r} is installed (installed: {have}). "
-                f"Install the plugin that provides it (pip install ./plugins/livekit-plugins-"
-                f"<name>) and check `agents plugins list`."
+                f"Install the plugin that provides it and check `agents plugins list`."
             ) from None

@@ -43,6 +43,7 @@ from typing import Any
 from .exceptions import JobError, WorkerError
 from .executor import resolve_executor
 from .executor.base import Assignment, JobExecutor, JobInfo
+from .hook_views import JobView, WorkerView
 from .job import JobContext, JobType
 from .job_end import JobEnd, JobEndKind
 from .job_request import AcceptInfo, JobOffer, RequestHandler
@@ -241,9 +242,9 @@ class Worker:
             )
             if not value
         ]
-        if missing:
+        if missing or not (url and key and secret):
             raise WorkerError("missing " + ", ".join(missing) + ": pass the flag or set the environment variable")
-        return url, key, secret  # type: ignore[return-value]
+        return url, key, secret
 
     def prepare(self) -> None:
         """Resolve the executor and let it prepare (a process executor may fork here).
@@ -326,6 +327,7 @@ class Worker:
     async def _start_health(self) -> Any:
         from .health import HealthServer
 
+        assert self.options.http_port is not None  # run() starts health only with a port
         health = HealthServer(self, self.options.http_host, self.options.http_port,
                               public_details=self.options.http_public_details)
         try:
@@ -442,7 +444,7 @@ class Worker:
 
         o = self.options
         return agent_pb.RegisterWorkerRequest(
-            type=int(o.worker_type),
+            type=agent_pb.JobType.Name(int(o.worker_type)),
             agent_name=o.agent_name,
             version=__version__,
             namespace=o.namespace,
@@ -654,7 +656,7 @@ class Worker:
         self.metrics.job_started()
         self._conn.send(agent_pb.WorkerMessage(update_job=agent_pb.UpdateJobStatus(
             job_id=info.id, status=agent_pb.JS_RUNNING)))
-        self._call_hook("job_started", job_context=context or info)
+        self._call_hook("job_started", job_context=JobView.of(info))
 
     def job_ended(self, info: JobInfo, end: JobEnd, context: JobContext | None) -> None:
         """Executor event: the job ended and left its room."""
@@ -671,7 +673,7 @@ class Worker:
         self.metrics.job_ended(end)
         logger.info("job %s in room %s ended: %s", info.id, info.room_name, end.describe(),
                     extra={"job_id": info.id, "room": info.room_name, "reason": end.reason})
-        self._call_hook("job_ended", job_context=context or info, reason=end.reason)
+        self._call_hook("job_ended", job_context=JobView.of(info), reason=end.reason)
         self._send_status()
         self._notify_jobs_changed()
 
@@ -680,13 +682,13 @@ class Worker:
             self._jobs_changed.set()
 
     def _call_hook(self, name: str, **kwargs: Any) -> list[Any]:
-        try:
-            from .plugin_host import get_plugin_host
+        """Call a worker hook through pluggy; plugins get a snapshot of the worker. A raising
+        plugin is logged and skipped by the host, or raises here in strict mode."""
+        from .plugin_host import get_plugin_host
 
-            return get_plugin_host().call(name, **kwargs)
-        except Exception as exc:
-            logger.warning("plugin hook %s failed: %s", name, exc)
-            return []
+        if kwargs.get("worker") is self:
+            kwargs["worker"] = WorkerView.of(self)
+        return get_plugin_host().call(name, **kwargs)
 
 
 __all__ = ["LoadFunction", "RequestHandler", "Worker", "WorkerOptions", "WorkerPermissions"]

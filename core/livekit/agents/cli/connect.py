@@ -33,7 +33,7 @@ def synthetic_job(room: str, worker_type: int, participant_identity: str | None)
     from livekit.protocol import agent as agent_pb
     from livekit.protocol import models
 
-    job = agent_pb.Job(id=f"AJ_connect_{uuid.uuid4().hex[:12]}", type=worker_type, room=models.Room(name=room))
+    job = agent_pb.Job(id=f"AJ_connect_{uuid.uuid4().hex[:12]}", type=agent_pb.JobType.Name(int(worker_type)), room=models.Room(name=room))
     if participant_identity:
         job.participant.CopyFrom(models.ParticipantInfo(identity=participant_identity))
     return job

@@ -66,6 +66,8 @@ def render_table(records: list[PluginRecord]) -> str:
         out.append(line)
         if record.error:
             out.append(f"    error: {record.error}")
+        for warning in record.warnings:
+            out.append(f"    warning: {warning}")
     counts: dict[str, int] = {}
     for r in records:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -117,8 +119,22 @@ def render_verdict(name: str, record: PluginRecord | None, results: list[CheckRe
     failed = sum(r.outcome == "failed" for r in results)
     skipped = sum(r.outcome == "skipped" for r in results)
     verdict = "FAILED" if failed else "OK"
+    if not failed and nothing_verified(results):
+        verdict = "NOT VERIFIED"
     out.append(f"{verdict}: {passed} passed, {failed} failed, {skipped} skipped")
+    if verdict == "NOT VERIFIED":
+        out.append(
+            "Every contract check was skipped, so no provider of this plugin was tested. Give the "
+            "plugin a testing.conformance_environment() with a loopback fake (docs/plugins.md, "
+            "section 4), or set its credentials to test against the real service."
+        )
     return "\n".join(out)
+
+
+def nothing_verified(results: list[CheckResult]) -> bool:
+    """Every contract check was skipped (e.g. missing credentials and no fake)."""
+    contracts = [r for r in results if r.check.endswith(" contract")]
+    return bool(contracts) and all(r.outcome == "skipped" for r in contracts)
 
 
 @plugins.command("check")
@@ -132,7 +148,7 @@ def check_plugin(ctx: click.Context, name: str, as_json: bool) -> None:
     SDK, and that each provider it registers keeps its capability's contract (real speech
     from espeak-ng, real text). Cloud plugins run against the loopback fake their
     ``testing`` module provides. Exit status: 0 all passed, 1 a check failed, 2 no such
-    plugin.
+    plugin, 3 nothing verified (every contract check skipped).
     """
     import asyncio
 
@@ -141,11 +157,19 @@ def check_plugin(ctx: click.Context, name: str, as_json: bool) -> None:
     host = _options(ctx).host(quiet=True)
     record = host.records.get(name)
     if record is None:
+        from pathlib import Path
+
         installed = ", ".join(sorted(host.records)) or "none"
+        local = Path("plugins") / f"livekit-plugins-{name}"
+        how = (
+            f"pip install ./{local.as_posix()}"
+            if (local / "pyproject.toml").exists()
+            else "pip install the distribution that provides it (its entry point in the group "
+            f"livekit.agents.plugins must be named {name!r})"
+        )
         click.echo(
             f"Error: no plugin named {name!r} is installed (installed: {installed}).\n"
-            f"Install its distribution (e.g. pip install ./plugins/livekit-plugins-{name}) and check "
-            f"`agents plugins list`.",
+            f"Install it: {how}; then check `agents plugins list`.",
             err=True,
         )
         sys.exit(2)
@@ -163,3 +187,5 @@ def check_plugin(ctx: click.Context, name: str, as_json: bool) -> None:
         click.echo(render_verdict(name, record, results))
     if any(r.outcome == "failed" for r in results):
         sys.exit(1)
+    if nothing_verified(results):
+        sys.exit(3)

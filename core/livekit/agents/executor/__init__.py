@@ -52,7 +52,8 @@ def resolve_executor(value: str | type[JobExecutor] | JobExecutor | None) -> Job
             f"the {value!r} job executor is not available in this installation ({module_name}.{attr} "
             f"cannot be imported). Use --job-executor inline (job_executor='inline')."
         ) from None
-    return cls()
+    executor: JobExecutor = cls()
+    return executor
 
 
 __all__ = ["EXECUTORS", "resolve_executor"]

@@ -117,7 +117,7 @@ class JobInfo:
     @property
     def participant(self) -> str | None:
         """The publisher's identity for ``JT_PUBLISHER`` jobs."""
-        if self.job.type == JobType.JT_ROOM or not self.job.HasField("participant"):
+        if int(self.job.type) == JobType.JT_ROOM or not self.job.HasField("participant"):
             return None
         return self.job.participant.identity or None
 

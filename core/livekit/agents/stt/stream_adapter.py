@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from ..utils.streams import Flush
 from ..vad import VAD, VADEventType
@@ -16,7 +17,7 @@ class StreamAdapter(STT):
         self.wrapped = stt
         self.vad = vad
 
-    async def recognize(self, buffer, *, language=None):  # type: ignore[no-untyped-def]
+    async def recognize(self, buffer: Any, *, language: str | None = None) -> Any:
         return await self.wrapped.recognize(buffer, language=language)
 
     def stream(self, *, language: str | None = None) -> SpeechStream:

@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import json
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
+from .. import capabilities
 from ..exceptions import MissingCredentialsError, StreamClosedError
 from ..plugin_host import PluginHost, PluginRecord, get_plugin_host, is_compatible
 from ..registry import Provider
@@ -40,13 +42,70 @@ TOKENIZER_TEXT = (
     "The meeting starts at nine, so don't be late. See you soon."
 )
 TOKENIZER_SENTENCES = 5
+VAD_UTTERANCES = ["Hello there, how are you?", "I am fine, thank you."]
+
+
+_T = TypeVar("_T")
+_unawaited: dict[int, str] = {}
+"""Checks called but not awaited yet (id -> name); the pytest plugin fails a test that leaves one."""
+_dropped: list[str] = []
+"""Checks that were garbage-collected without being awaited."""
+
+
+class PendingCheck(Coroutine[Any, Any, _T]):
+    """What an async check returns: await it. If it is never awaited the check never ran, so
+    the livekit-agents pytest plugin fails the test that called it, naming the check."""
+
+    def __init__(self, name: str, coro: Any) -> None:
+        self.name = name
+        self._coro = coro
+        _unawaited[id(self)] = name
+
+    def __await__(self) -> Any:
+        _unawaited.pop(id(self), None)
+        return self._coro.__await__()
+
+    # a coroutine too, so asyncio.run() and create_task() take it
+    def send(self, value: Any) -> Any:
+        _unawaited.pop(id(self), None)
+        return self._coro.send(value)
+
+    def throw(self, *args: Any) -> Any:
+        _unawaited.pop(id(self), None)
+        return self._coro.throw(*args)
+
+    def close(self) -> None:
+        _unawaited.pop(id(self), None)
+        self._coro.close()
+
+    def __del__(self) -> None:
+        name = _unawaited.pop(id(self), None)
+        if name is not None:
+            _dropped.append(name)
+            self._coro.close()  # no "never awaited" RuntimeWarning: the test fails instead
+
+
+def _must_await(fn: Callable[..., Awaitable[_T]]) -> Callable[..., PendingCheck[_T]]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> PendingCheck[_T]:
+        return PendingCheck(f"conformance.{fn.__name__}", fn(*args, **kwargs))
+
+    return wrapper
+
+
+def take_unawaited() -> list[str]:
+    """The checks called but never awaited since the last call (and forget them)."""
+    names = sorted({*_unawaited.values(), *_dropped})
+    _unawaited.clear()
+    _dropped.clear()
+    return names
 
 
 class ConformanceError(AssertionError):
     """An implementation breaks the contract of its capability."""
 
 
-def _fail(what: str) -> None:
+def _fail(what: str) -> NoReturn:
     raise ConformanceError(what)
 
 
@@ -59,7 +118,7 @@ def _word_recall(expected: list[str], heard: str) -> float:
     return sum(1 for w in expected if w in got) / max(1, len(expected))
 
 
-async def _with_timeout(aw: Awaitable[Any], seconds: float, what: str) -> Any:
+async def _with_timeout(aw: Awaitable[_T], seconds: float, what: str) -> _T:
     try:
         return await asyncio.wait_for(aw, seconds)
     except asyncio.TimeoutError:
@@ -148,17 +207,19 @@ def check_light_registration(name: str) -> None:
 
 def _dist_of(name: str) -> str:
     for ep in metadata.entry_points(group="livekit.agents.plugins"):
-        if ep.name == name and getattr(ep, "dist", None):
-            return ep.dist.metadata["Name"]  # type: ignore[union-attr]
+        dist = getattr(ep, "dist", None)
+        if ep.name == name and dist is not None:
+            return str(dist.metadata["Name"])
     return f"livekit-plugins-{name}"
 
 
 # --- capability contracts ------------------------------------------------------------------
 
 
+@_must_await
 async def check_stt(
     stt: Any,
-    sample: SpeechSample,
+    sample: SpeechSample | None = None,
     *,
     expected_words: list[str] | None = None,
     min_recall: float = 0.6,
@@ -171,6 +232,10 @@ async def check_stt(
 
     if not isinstance(stt, STT):
         _fail(f"{type(stt).__name__} is not a livekit.agents.stt.STT")
+    if sample is None:
+        from .speech import speech
+
+        sample = speech(STT_TEXT)
     expected = expected_words or sample.words
     frames = sample.frames()
 
@@ -212,6 +277,7 @@ async def check_stt(
             _fail("the STT declares interim_results but gave no interim transcript before its first final one")
 
 
+@_must_await
 async def check_tts(tts: Any, text: str = DEFAULT_TEXT, *, timeout: float = 60.0) -> None:
     """``synthesize`` yields non-silent frames at the declared rate and channel count, of a
     plausible length for the text, the last one marked final; a streaming TTS does the
@@ -242,6 +308,11 @@ async def check_tts(tts: Any, text: str = DEFAULT_TEXT, *, timeout: float = 60.0
     finally:
         await stream.aclose()
     _check_audio(tts, audio, text, "stream()")
+    if not audio[-1].is_final:
+        _fail(
+            "the last frame of the stream's segment (the text up to flush()) is not marked is_final; "
+            "emit SynthesizedAudio(..., is_final=True) for the last frame of each segment"
+        )
 
 
 def _check_audio(tts: Any, audio: list[Any], text: str, what: str) -> None:
@@ -265,8 +336,9 @@ def _check_audio(tts: Any, audio: list[Any], text: str, what: str) -> None:
         _fail(f"{what} produced silence ({loud} of {len(frames)} frames carry sound)")
 
 
+@_must_await
 async def check_vad(
-    vad: Any, sample: SpeechSample, *, tolerance: float = 0.3, timeout: float = 60.0
+    vad: Any, sample: SpeechSample | None = None, *, tolerance: float = 0.3, timeout: float = 60.0
 ) -> None:
     """One START_OF_SPEECH and one END_OF_SPEECH per utterance, in order, close to the
     true boundaries, the end event carrying the speech's frames."""
@@ -275,6 +347,10 @@ async def check_vad(
 
     if not isinstance(vad, VAD):
         _fail(f"{type(vad).__name__} is not a livekit.agents.vad.VAD")
+    if sample is None:
+        from .speech import speech
+
+        sample = speech(VAD_UTTERANCES)
     stream = vad.stream()
     try:
         for f in sample.frames(10):
@@ -323,6 +399,7 @@ async def _stream_tokens(tokenizer: Any, text: str, chunk: int) -> list[str]:
         await stream.aclose()
 
 
+@_must_await
 async def check_sentence_tokenizer(tokenizer: Any, text: str = TOKENIZER_TEXT, sentences: int = TOKENIZER_SENTENCES) -> None:
     """``tokenize`` splits the text into its sentences, keeping every word; streaming the
     text in small pieces gives the same sentences."""
@@ -341,6 +418,7 @@ async def check_sentence_tokenizer(tokenizer: Any, text: str = TOKENIZER_TEXT, s
             _fail(f"streaming in {chunk}-character pieces gave {streamed}, batch gave {batch}")
 
 
+@_must_await
 async def check_word_tokenizer(tokenizer: Any, text: str = TOKENIZER_TEXT) -> None:
     """``tokenize`` yields the text's words in order; streaming gives the same words."""
     from ..tokenize import WordTokenizer
@@ -360,6 +438,77 @@ async def check_word_tokenizer(tokenizer: Any, text: str = TOKENIZER_TEXT) -> No
             _fail(f"streaming in {chunk}-character pieces gave {streamed}, batch gave {batch}")
 
 
+LLM_PROMPT = "Say hello and tell me, in two short sentences, what you can do."
+LLM_TOOL_PROMPT = "What time is it in Paris? Use the get_time tool."
+
+
+@_must_await
+async def check_llm(model: Any, *, timeout: float = 60.0) -> None:
+    """``chat()`` streams its answer in more than one text delta; with a tool and
+    ``tool_choice="required"`` it calls the tool with arguments that fit its schema, and
+    answers in text once the tool's result is in the context; ``aclose()`` mid-stream
+    stops the stream at once (no chunk after it)."""
+    from ..llm import LLM, ChatContext, ToolArgumentsError, function_tool
+
+    if not isinstance(model, LLM):
+        _fail(f"{type(model).__name__} is not a livekit.agents.llm.LLM")
+
+    async def collect(stream: Any) -> list[Any]:
+        async with stream:
+            return [c async for c in stream]
+
+    ctx = ChatContext()
+    ctx.add_message(role="system", content="You are a helpful voice assistant. Answer briefly.")
+    ctx.add_message(role="user", content=LLM_PROMPT)
+    chunks = await _with_timeout(collect(model.chat(ctx)), timeout, "chat()")
+    deltas = [c.delta for c in chunks if c.delta]
+    if not "".join(deltas).strip():
+        _fail("chat() streamed no text for a plain question")
+    if len(deltas) < 2:
+        _fail(f"chat() gave its answer in {len(deltas)} text delta; stream it: emit a ChatChunk per piece as it arrives")
+
+    @function_tool
+    def get_time(city: str) -> str:
+        """The current local time in a city.
+
+        Args:
+            city: the city's name.
+        """
+        return f"It is 10:42 in {city}."
+
+    tool_ctx = ChatContext()
+    tool_ctx.add_message(role="user", content=LLM_TOOL_PROMPT)
+    stream = model.chat(tool_ctx, tools=[get_time], tool_choice="required")
+    answer = await _with_timeout(stream.collect(), timeout, "chat() with a tool")
+    if not answer.tool_calls:
+        _fail('chat(tools=[get_time], tool_choice="required") called no tool; emit the calls as ChatChunk(tool_calls=[FunctionCall(...)])')
+    tool_ctx.append(answer)
+    for call in answer.tool_calls:
+        if call.name != get_time.name:
+            _fail(f"the model called {call.name!r}, which is not among the tools (get_time)")
+        try:
+            result = await get_time.execute(call.arguments)
+        except ToolArgumentsError as exc:
+            _fail(f"the tool call's arguments do not fit the tool's schema: {exc}")
+        tool_ctx.add_tool_result(call, result)
+    final = await _with_timeout(model.chat(tool_ctx, tools=[get_time]).collect(), timeout, "chat() after the tool result")
+    if not final.content.strip():
+        _fail("after the tool result message the model answered no text")
+
+    stream = model.chat(ctx)
+    first = None
+    async for chunk in stream:
+        if chunk.delta:
+            first = chunk
+            break
+    if first is None:
+        _fail("chat() ended before any text (cancellation could not be tested)")
+    await _with_timeout(stream.aclose(), 5.0, "aclose() of a chat stream")
+    after = await _with_timeout(collect(stream), 5.0, "iterating a closed chat stream")
+    if after:
+        _fail(f"after aclose() the chat stream still yielded {len(after)} chunk(s); aclose() must stop it at once")
+
+
 # --- a whole plugin --------------------------------------------------------------------------
 
 
@@ -370,26 +519,27 @@ class CheckResult:
     detail: str = ""
 
 
+@_must_await
 async def check_provider(provider: Provider, options: dict[str, Any] | None = None) -> None:
     """Create ``provider`` with ``options`` and run the check of its capability."""
-    from .speech import speech
-
+    cap = capabilities.get(provider.capability)
     impl = provider.create(**(options or {}))
     try:
-        if provider.capability == "stt":
-            await check_stt(impl, speech(STT_TEXT))
-        elif provider.capability == "tts":
-            await check_tts(impl)
-        elif provider.capability == "vad":
-            await check_vad(impl, speech(["Hello there, how are you?", "I am fine, thank you."]))
-        elif provider.capability == "sentence_tokenizer":
-            await check_sentence_tokenizer(impl)
-        elif provider.capability == "word_tokenizer":
-            await check_word_tokenizer(impl)
+        base = cap.base_class()
+        if not isinstance(impl, base):
+            _fail(
+                f"the factory returned {_type_name(impl)}, not a {cap.base_name}; "
+                f"register a factory that returns an instance of a {cap.base_name} subclass"
+            )
+        await cap.check_function()(impl)
     finally:
         close = getattr(impl, "aclose", None)
         if close is not None:
             await close()
+
+
+def _type_name(value: Any) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__}"
 
 
 @contextlib.asynccontextmanager
@@ -413,6 +563,7 @@ async def _environment(name: str) -> AsyncIterator[dict[str, dict[str, Any]]]:
         yield options
 
 
+@_must_await
 async def check_plugin(name: str, host: PluginHost | None = None) -> list[CheckResult]:
     """Every check for one installed plugin, as ``agents plugins check NAME`` runs them."""
     host = host or get_plugin_host()
@@ -431,6 +582,9 @@ async def check_plugin(name: str, host: PluginHost | None = None) -> list[CheckR
         return results
     run_sync("plugin API compatible", lambda: check_api_compatible(name, host))
     run_sync("registration imports no SDK", lambda: check_light_registration(name))
+    record = host.records.get(name)
+    if record is not None and record.warnings:
+        results.append(CheckResult("providers registered", "failed", "; ".join(record.warnings)))
     providers = [p for p in host.registry.providers() if p.plugin == name]
     async with _environment(name) as env:
         for p in providers:

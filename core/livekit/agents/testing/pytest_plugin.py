@@ -8,6 +8,9 @@ Fixtures for agents' and plugins' own tests:
 * ``speech``: the :func:`livekit.agents.testing.speech.speech` factory (espeak-ng speech).
 * ``plugin_host``: a fresh :class:`~livekit.agents.plugin_host.PluginHost` with every
   installed plugin loaded, made the process's host for the test.
+
+It also fails a test that calls an async conformance check (``conformance.check_tts(...)``
+and the others) without awaiting it: such a check never ran.
 """
 
 from __future__ import annotations
@@ -65,3 +68,25 @@ def plugin_host() -> Iterator[Any]:
         yield host
     finally:
         set_plugin_host(None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    import gc
+    import sys
+
+    conformance = sys.modules.get("livekit.agents.testing.conformance")
+    if conformance is not None:
+        conformance.take_unawaited()
+    result = yield
+    conformance = sys.modules.get("livekit.agents.testing.conformance")
+    if conformance is not None:
+        gc.collect()
+        missed = conformance.take_unawaited()
+        if missed:
+            pytest.fail(
+                f"{', '.join(missed)} was called but never awaited, so the check did not run: "
+                f"write `await {missed[0]}(...)` in an async test",
+                pytrace=False,
+            )
+    return result

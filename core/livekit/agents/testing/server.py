@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger("livekit.agents.testing")
 
@@ -201,7 +202,7 @@ room:
         except OSError:
             return ""
 
-    def token(self, identity: str, room: str, **grants: bool) -> str:
+    def token(self, identity: str, room: str, **grants: Any) -> str:
         """An access token to join ``room`` as ``identity`` (a test participant)."""
         from livekit import api
 

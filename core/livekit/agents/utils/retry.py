@@ -30,7 +30,7 @@ class RetryOptions:
         if isinstance(exc, APIStatusError) and exc.retry_after is not None:
             return min(max(exc.retry_after, 0.0), self.max_delay)
         backoff = min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
-        return backoff * (0.5 + random.random() / 2)
+        return float(backoff * (0.5 + random.random() / 2))
 
 
 DEFAULT_RETRY = RetryOptions()
