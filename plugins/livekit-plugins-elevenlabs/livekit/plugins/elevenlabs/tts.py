@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import email.utils
 import json
 import os
 import re
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -37,7 +35,7 @@ from livekit.agents.exceptions import (
     MissingCredentialsError,
 )
 from livekit.agents.utils.audio import AudioByteStream
-from livekit.agents.utils.retry import RetryOptions, with_retries
+from livekit.agents.utils.retry import RetryOptions, parse_retry_after, with_retries
 from livekit.agents.utils.streams import Flush
 
 DEFAULT_BASE_URL = "https://api.elevenlabs.io"
@@ -282,20 +280,6 @@ def _voice(v: dict[str, Any]) -> Voice:
     )
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def _detail(body: str) -> str:
     """The message of an ElevenLabs error body (``{"detail": {"status", "message"}}``)."""
     try:
@@ -333,7 +317,7 @@ async def _raise_for_status(resp: aiohttp.ClientResponse, what: str) -> None:
         status_code=resp.status,
         request_id=request_id,
         body=body[:1000],
-        retry_after=_retry_after(resp.headers.get("Retry-After")),
+        retry_after=parse_retry_after(resp.headers.get("Retry-After")),
     )
 
 
@@ -558,7 +542,7 @@ class _Segment:
                         f"check ELEVENLABS_API_KEY (or ELEVEN_API_KEY) or the api_key= argument",
                         status_code=exc.status,
                     ) from None
-                retry_after = _retry_after(exc.headers.get("Retry-After")) if exc.headers else None
+                retry_after = parse_retry_after(exc.headers.get("Retry-After")) if exc.headers else None
                 raise APIStatusError(
                     f"ElevenLabs refused the stream-input websocket: HTTP {exc.status} {exc.message}",
                     status_code=exc.status,

@@ -37,7 +37,7 @@ import numpy as np
 from aiohttp import web
 
 from livekit.agents.testing.conformance import STT_TEXT as CONFORMANCE_TEXT
-from livekit.agents.testing.loopback import LoopbackService
+from livekit.agents.testing.loopback import LoopbackService, retry_after_header
 from livekit.agents.testing.speech import closest_utterance, speech_segments, utterance_lengths
 from livekit.agents.utils.audio import pcm_wav
 
@@ -54,13 +54,13 @@ class Fault:
 
     kind: str  # "status" | "truncate" | "stall" | "malformed"
     status: int = 500
-    retry_after: float | None = None
+    retry_after: float | str | None = None
     message: str = ""
     after_bytes: int = 0
     seconds: float = 60.0
 
     @classmethod
-    def http(cls, status: int, *, retry_after: float | None = None, message: str = "") -> Fault:
+    def http(cls, status: int, *, retry_after: float | str | None = None, message: str = "") -> Fault:
         return cls("status", status=status, retry_after=retry_after, message=message)
 
     @classmethod
@@ -178,7 +178,7 @@ class FakeOpenAI(LoopbackService):
         if fault.kind == "status":
             headers = {}
             if fault.retry_after is not None:
-                headers["Retry-After"] = f"{fault.retry_after:g}"
+                headers["Retry-After"] = retry_after_header(fault.retry_after)
             messages = {
                 401: "Incorrect API key provided.",
                 403: "You are not allowed to sample from this model",
