@@ -409,6 +409,10 @@ class _WSSession:
                 self.buffer = ""
                 self.jobs.put_nowait(None)
                 return
+            if not data["text"].endswith(" "):
+                # the stream-input reference: "The text should always end with a single space"
+                await self.error("invalid_request", "each text chunk must end with a single space ' '", 1003)
+                return
             self.buffer += data["text"]
             limit = self.schedule[min(self.generations, len(self.schedule) - 1)]
             if data.get("flush") or data.get("try_trigger_generation") or len(self.buffer) >= limit:

@@ -483,6 +483,7 @@ class _Segment:
         self._opts = stream._tts._opts
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._sent: list[dict[str, Any]] = []
+        self._pending = ""
         self._eos = False
         self._emitter = _FrameEmitter(stream._emit, self._opts.sample_rate, "", segment_id)
         self.task = asyncio.ensure_future(self._main())
@@ -580,15 +581,30 @@ class _Segment:
             ) from None
 
     async def _send_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        # ElevenLabs' stream-input reference: every text chunk ends with a single space.
+        # Text is sent up to its last whitespace (a word cut between two pushes waits for
+        # its end); the rest goes out, with its space, when the segment ends.
         while not self._eos:
             text = await self._queue.get()
             if text is None:
+                if self._pending.strip():
+                    await self._send_text(ws, self._pending.rstrip() + " ")
+                self._pending = ""
                 self._eos = True
                 await ws.send_json({"text": ""})
                 return
-            msg = self._text_message(text)
-            self._sent.append(msg)
-            await ws.send_json(msg)
+            self._pending += text
+            cut = max(self._pending.rfind(c) for c in " \t\n\r")
+            if cut < 0:
+                continue
+            chunk, self._pending = self._pending[: cut + 1], self._pending[cut + 1 :]
+            if chunk.strip():
+                await self._send_text(ws, chunk.rstrip() + " ")
+
+    async def _send_text(self, ws: aiohttp.ClientWebSocketResponse, text: str) -> None:
+        msg = self._text_message(text)
+        self._sent.append(msg)
+        await ws.send_json(msg)
 
     async def _recv_loop(self, ws: aiohttp.ClientWebSocketResponse, sender: asyncio.Future[None]) -> None:
         opts = self._opts
