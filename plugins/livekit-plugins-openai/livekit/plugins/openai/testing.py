@@ -42,7 +42,14 @@ from aiohttp import web
 
 from livekit.agents.testing.conformance import STT_TEXT as CONFORMANCE_TEXT
 from livekit.agents.testing.loopback import LoopbackService, retry_after_header
-from livekit.agents.testing.speech import SOUNDS_LIKE_THRESHOLD, Utterance, closest_utterance, sounds_like, speech_segments, utterances_of
+from livekit.agents.testing.speech import (
+    SOUNDS_LIKE_THRESHOLD,
+    Utterance,
+    closest_utterance,
+    sounds_like,
+    speech_segments,
+    utterances_of,
+)
 from livekit.agents.utils.audio import pcm_wav
 
 TRANSCRIPTION_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
