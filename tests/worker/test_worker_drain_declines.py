@@ -17,7 +17,6 @@ import asyncio
 from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp import web
 from livekit import agents
 
