@@ -9,8 +9,8 @@ import asyncio
 import grpc
 import grpc.aio
 import pytest
-
 from google.cloud import speech_v1 as speech
+
 from livekit.plugins.google.testing import FakeGoogleCloud
 
 
