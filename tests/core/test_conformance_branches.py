@@ -393,3 +393,12 @@ async def test_check_plugin_reports_crashes_as_failures_and_missing_keys_as_skip
     assert results["tts 'crashy' contract"].outcome == "passed"
     # registered in code, not installed: the fresh interpreter cannot load it
     assert results["registration imports no SDK"].outcome == "failed"
+
+
+async def test_check_plugin_reports_an_incompatible_plugin_api():
+    rec = record(name="old", status="incompatible", api_version=(2, 0), error="built for plugin API 2.0; this core has 1.x")
+    host = types.SimpleNamespace(records={"old": rec}, registry=types.SimpleNamespace(providers=lambda: []))
+    results = {r.check: r for r in await conformance.check_plugin("old", host)}  # type: ignore[arg-type]
+    assert results["plugin API compatible"].outcome == "failed"
+    assert "built for plugin API 2.0" in results["plugin API compatible"].detail
+    assert results["discoverable"].outcome == "failed" and "is incompatible" in results["discoverable"].detail
