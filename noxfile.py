@@ -74,3 +74,13 @@ def demo(session: nox.Session) -> None:
     participant speaking into a room; prints what the agent sends back, then stops."""
     _prepare(session, "silero", "nltk")
     session.run("python", "examples/demo.py", *session.posargs)
+
+
+@nox.session
+def mutants(session: nox.Session) -> None:
+    """Mutation testing (mutmut 3) of the modules where a silent bug hurts most; prints the
+    survivors. Targets: `nox -s mutants -- retry plugin_host deepgram silero_batching worker`
+    (default: retry plugin_host deepgram). Long: not part of .ci/run."""
+    _prepare(session, "deepgram", "silero", server=False)
+    session.install("mutmut>=3,<4")
+    session.run("python", "scripts/mutants.py", *session.posargs)

@@ -102,12 +102,25 @@ class Client:
         self.tasks.append(asyncio.create_task(pump()))
 
     async def leave(self) -> None:
+        """Stop publishing and disconnect. A publishing task that had failed (rather than
+        been cancelled here) raises its error: the audio a test relied on never went out."""
+        failed = [t.exception() for t in self.tasks if t.done() and not t.cancelled() and t.exception()]
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
         if self.room.isconnected():
             await self.room.disconnect()
+        if failed:
+            raise AssertionError(f"{self.identity}'s publishing task failed: {failed[0]!r}") from failed[0]
+
+
+async def leave_all(clients: list[Client]) -> None:
+    """Every client leaves (all of them, even if one fails); then the first failure is raised."""
+    results = await asyncio.gather(*(c.leave() for c in clients), return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
 
 
 @pytest.fixture
@@ -131,51 +144,53 @@ async def clients(livekit_server: Any):
             return client
 
     yield Factory()
-    await asyncio.gather(*(c.leave() for c in made), return_exceptions=True)
+    await leave_all(made)
+
+
+class ServerHelpers:
+    """Server-side views of rooms (through the server API): participants, create/delete.
+
+    The server answers an empty list for a room that does not exist (or no longer does);
+    any error (API, credentials, server down) is raised, never read as "nobody there"."""
+
+    def __init__(self, server: Any, api: Any) -> None:
+        self.server = server
+        self._api = api
+
+    async def identities(self, room: str) -> list[str]:
+        from livekit.api import ListParticipantsRequest
+
+        res = await self._api.room.list_participants(ListParticipantsRequest(room=room))
+        return [p.identity for p in res.participants]
+
+    async def agents_in(self, room: str) -> list[str]:
+        from livekit.api import ListParticipantsRequest
+        from livekit.protocol import models
+
+        res = await self._api.room.list_participants(ListParticipantsRequest(room=room))
+        return [p.identity for p in res.participants if p.kind == models.ParticipantInfo.AGENT]
+
+    async def create_room(self, name: str, empty_timeout: int = 20) -> Any:
+        from livekit.api import CreateRoomRequest
+
+        return await self._api.room.create_room(CreateRoomRequest(name=name, empty_timeout=empty_timeout,
+                                                                  departure_timeout=1))
+
+    async def delete_room(self, name: str) -> None:
+        from livekit.api import DeleteRoomRequest, TwirpError
+
+        try:
+            await self._api.room.delete_room(DeleteRoomRequest(room=name))
+        except TwirpError as exc:
+            if exc.code != "not_found":  # already gone is fine; any other failure is not
+                raise
 
 
 @pytest.fixture
 async def lk(livekit_server: Any):
     """Server helpers: participants of a room, create/delete rooms (async)."""
     api = livekit_server.api()
-
-    class Helpers:
-        server = livekit_server
-
-        async def identities(self, room: str) -> list[str]:
-            from livekit.api import ListParticipantsRequest
-
-            try:
-                res = await api.room.list_participants(ListParticipantsRequest(room=room))
-            except Exception:
-                return []
-            return [p.identity for p in res.participants]
-
-        async def agents_in(self, room: str) -> list[str]:
-            from livekit.api import ListParticipantsRequest
-            from livekit.protocol import models
-
-            try:
-                res = await api.room.list_participants(ListParticipantsRequest(room=room))
-            except Exception:
-                return []
-            return [p.identity for p in res.participants if p.kind == models.ParticipantInfo.AGENT]
-
-        async def create_room(self, name: str, empty_timeout: int = 20) -> Any:
-            from livekit.api import CreateRoomRequest
-
-            return await api.room.create_room(CreateRoomRequest(name=name, empty_timeout=empty_timeout,
-                                                                departure_timeout=1))
-
-        async def delete_room(self, name: str) -> None:
-            from livekit.api import DeleteRoomRequest
-
-            try:
-                await api.room.delete_room(DeleteRoomRequest(room=name))
-            except Exception:
-                pass
-
-    yield Helpers()
+    yield ServerHelpers(livekit_server, api)
     await api.aclose()
 
 
@@ -261,7 +276,7 @@ def agent_process(tmp_path: Path):
 
 
 async def cleanup(*clients: Client) -> None:
-    await asyncio.gather(*(c.leave() for c in clients), return_exceptions=True)
+    await leave_all(list(clients))
 
 
 @pytest.fixture

@@ -220,14 +220,14 @@ async def test_websocket_messages_follow_the_protocol(fake, make_tts):
         {"text": "Hello "},
         {"text": "there. ", "flush": True},
         {"text": "How are "},
-        {"text": "you?", "flush": True},
+        {"text": "you? ", "flush": True},  # every chunk ends in a space
         {"text": ""},
     ]
     assert all(a.frame.sample_rate == 22050 for a in audio)
     assert audio[-1].is_final and sum(a.is_final for a in audio) == 1
     aligned = [a for a in audio if isinstance(a, ElevenLabsAudio) and a.alignment]
     spoken = "".join(a.alignment.text for a in aligned)
-    assert spoken == "Hello there. How are you?"
+    assert spoken == "Hello there. How are you? "  # the alignment covers the text as sent
     assert all(a.normalized_alignment is not None for a in aligned)
     assert len(aligned[0].alignment.chars) == len(aligned[0].alignment.char_start_times_ms)
 
@@ -284,7 +284,7 @@ async def test_websocket_429_then_drop_are_retried(fake, make_tts, caplog):
     reqs = fake.recorded("ws")
     assert len(reqs) == 3 and reqs[-1].completed
     # the retried connection replays the whole segment's text
-    assert [m["text"] for m in reqs[-1].messages] == [" ", "Hello there, ", "nice day.", ""]
+    assert [m["text"] for m in reqs[-1].messages] == [" ", "Hello there, ", "nice ", "day. ", ""]
     assert "retrying in 0.2 s" in caplog.text
 
 

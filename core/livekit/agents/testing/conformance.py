@@ -578,9 +578,11 @@ async def check_plugin(name: str, host: PluginHost | None = None) -> list[CheckR
         results.append(CheckResult(label, "passed"))
         return True
 
-    if not run_sync("discoverable", lambda: check_discoverable(name, host)):
+    # the API check first: once a plugin is discoverable (loaded) it is compatible, so
+    # after the discovery check this one could never fail
+    api_ok = run_sync("plugin API compatible", lambda: check_api_compatible(name, host))
+    if not run_sync("discoverable", lambda: check_discoverable(name, host)) or not api_ok:
         return results
-    run_sync("plugin API compatible", lambda: check_api_compatible(name, host))
     run_sync("registration imports no SDK", lambda: check_light_registration(name))
     record = host.records.get(name)
     if record is not None and record.warnings:

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import time
 from typing import Any, TypeVar
 
 from aiohttp import web
 
 _S = TypeVar("_S", bound="LoopbackService")
+
+
+def http_date(seconds_from_now: float) -> str:
+    """An HTTP-date (RFC 9110 §5.6.7, ``Sun, 06 Nov 1994 08:49:37 GMT``) this many seconds
+    from now, for a fake's ``Retry-After`` (the form has whole seconds only)."""
+    return email.utils.formatdate(time.time() + seconds_from_now, usegmt=True)
+
+
+def retry_after_header(value: float | str) -> str:
+    """A ``Retry-After`` header value: a number is sent as delay-seconds, a string (for
+    example :func:`http_date`) as it is."""
+    return value if isinstance(value, str) else f"{value:g}"
 
 
 async def serve_app(app: web.Application, host: str = "127.0.0.1", **runner_options: Any) -> tuple[web.AppRunner, int]:

@@ -192,3 +192,87 @@ def closest_utterance(seconds: float, utterances: list[tuple[str, float]]) -> in
     0.12 s + 8 % of its length, else ``None``."""
     fits = [(abs(seconds - d), i) for i, (_, d) in enumerate(utterances) if abs(seconds - d) <= 0.12 + 0.08 * d]
     return min(fits)[1] if fits else None
+
+
+# --- "hearing" the content: is this audio the utterance a fake expects? ----------------------
+
+_BAND_EDGES = np.geomspace(100.0, 4000.0, 25)
+
+
+def spectral_features(pcm: bytes, rate: int) -> np.ndarray:
+    """Log band energies of PCM16 mono: 32 ms windows every 10 ms, 24 bands spaced
+    logarithmically from 100 Hz to 4 kHz (independent of the sample rate), shape
+    ``(windows, 24)``."""
+    a = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype=np.int16).astype(np.float64)
+    win, hop = int(0.032 * rate), int(0.010 * rate)
+    if len(a) < win:
+        return np.zeros((0, len(_BAND_EDGES) - 1))
+    n = 1 + (len(a) - win) // hop
+    idx = np.arange(win)[None, :] + hop * np.arange(n)[:, None]
+    spec = np.abs(np.fft.rfft(a[idx] * np.hanning(win), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(win, 1 / rate)
+    bands = np.stack(
+        [spec[:, (freqs >= lo) & (freqs < hi)].sum(axis=1) for lo, hi in zip(_BAND_EDGES[:-1], _BAND_EDGES[1:], strict=True)],
+        axis=1,
+    )
+    return np.log10(bands + 1e3)
+
+
+def sounds_like(pcm: bytes, rate: int, reference: bytes, reference_rate: int, *, max_lag: float = 0.15) -> float:
+    """How much ``pcm`` sounds like ``reference`` (both PCM16 mono, any rates): the best
+    normalised correlation, over time shifts up to ``max_lag`` seconds, of their
+    :func:`spectral_features`. About 1 for the same speech (resampled, re-framed, slightly
+    shifted); near 0 for noise, byte-swapped samples or other words. An empty input gives 0."""
+    x, y = spectral_features(pcm, rate), spectral_features(reference, reference_rate)
+    if len(x) == 0 or len(y) == 0:
+        return 0.0
+    best = 0.0
+    lags = int(max_lag / 0.010)
+    for lag in range(-lags, lags + 1):
+        a = x[max(0, lag) :]
+        b = y[max(0, -lag) :]
+        m = min(len(a), len(b))
+        if m < 10:
+            continue
+        a, b = _shape(a[:m]), _shape(b[:m])
+        denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
+        if denom > 0:
+            best = max(best, float((a * b).sum()) / denom)
+    return best
+
+
+def _shape(f: np.ndarray) -> np.ndarray:
+    """Each window's spectral shape (its mean level removed), then each band's mean
+    removed: what is left is what was said, not how loud."""
+    f = f - f.mean(axis=1, keepdims=True)
+    return f - f.mean(axis=0)
+
+
+@dataclass
+class Utterance:
+    """What a fake knows of one expected utterance: its text, its length as
+    :func:`speech_segments` measures it, and its audio (to compare what it receives with)."""
+
+    text: str
+    seconds: float
+    pcm: bytes
+    sample_rate: int
+
+
+def utterances_of(sample: SpeechSample) -> list[Utterance]:
+    """The utterances of ``sample`` with their audio, cut where :func:`speech_segments`
+    finds them."""
+    pcm, rate = sample.pcm, sample.sample_rate
+    segs = speech_segments(pcm, rate)
+    if len(segs) != len(sample.utterances):
+        raise ValueError(
+            f"found {len(segs)} speech segments for {len(sample.utterances)} utterances; use longer silences"
+        )
+    return [
+        Utterance(text, e - s, pcm[int(s * rate) * 2 : int(e * rate) * 2], rate)
+        for text, (s, e) in zip(sample.utterances, segs, strict=True)
+    ]
+
+
+SOUNDS_LIKE_THRESHOLD = 0.7
+"""The :func:`sounds_like` score above which a fake hears an expected utterance."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -34,6 +36,27 @@ class RetryOptions:
 
 
 DEFAULT_RETRY = RetryOptions()
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header value (RFC 9110 §10.2.3): either
+    delay-seconds (``"120"``; fractions accepted) or an HTTP-date
+    (``"Wed, 21 Oct 2015 07:28:00 GMT"``). ``None`` when absent or unreadable; a date in
+    the past gives 0."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 async def with_retries(

@@ -26,7 +26,7 @@ from livekit.agents.exceptions import (
     MissingCredentialsError,
 )
 from livekit.agents.utils.audio import AudioBuffer, Resampler, merge_frames, to_mono, wav_bytes
-from livekit.agents.utils.retry import DEFAULT_RETRY, RetryOptions, with_retries
+from livekit.agents.utils.retry import DEFAULT_RETRY, RetryOptions, parse_retry_after, with_retries
 from livekit.agents.utils.streams import Flush
 
 from .log import logger
@@ -500,13 +500,7 @@ class SpeechStream(stt.SpeechStream):
 
 
 def _retry_after(headers: Any) -> float | None:
-    value = headers.get("Retry-After") if headers is not None else None
-    if value:
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+    return parse_retry_after(headers.get("Retry-After")) if headers is not None else None
 
 
 def _error_detail(raw: bytes) -> tuple[str, str | None]:

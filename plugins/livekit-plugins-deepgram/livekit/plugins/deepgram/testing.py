@@ -10,13 +10,15 @@ endpoint (``POST /v1/listen``) on 127.0.0.1 as the documented API does:
   declared rate) and gives each speech segment the text of the expected utterance of
   that length (:meth:`FakeDeepgram.expect`); audio at the wrong rate is heard as nothing;
 * live: ``SpeechStarted`` at speech onsets (``vad_events``), interim ``Results`` as audio
-  arrives, a final ``Results`` with ``speech_final`` once an utterance is followed by
-  silence, empty finals over long silences, ``UtteranceEnd`` (only with
-  ``utterance_end_ms`` and interim results), finals on ``Finalize``, and on ``CloseStream``
+  arrives, a final ``Results`` once an utterance is followed by silence (with
+  ``speech_final: true`` unless ``endpointing=false``, which Deepgram documents as
+  disabling pause detection), empty finals over long silences, ``UtteranceEnd`` (only
+  with ``utterance_end_ms`` and interim results), finals on ``Finalize``, and on ``CloseStream``
   the last finals, a ``Metadata`` message and a normal close. Silence longer than
   ``idle_timeout`` without audio or ``KeepAlive`` closes the stream (NET-0001);
 * :meth:`FakeDeepgram.script` queues faults for the next connections or requests:
-  an HTTP status at the handshake (401, 429 with Retry-After, 5xx), a close or stall
+  an HTTP status at the handshake (401, 429 with Retry-After in seconds or as an
+  HTTP-date, 5xx), a close or stall
   after some seconds of audio, a malformed message, a truncated HTTP body.
 """
 
@@ -36,7 +38,7 @@ import numpy as np
 from aiohttp import WSMsgType, web
 
 from livekit.agents.testing.conformance import STT_TEXT as CONFORMANCE_TEXT
-from livekit.agents.testing.loopback import LoopbackService
+from livekit.agents.testing.loopback import LoopbackService, retry_after_header
 from livekit.agents.testing.speech import UTTERANCE_GAP, closest_utterance, speech_segments, utterance_lengths
 
 MODELS = ("nova-3", "nova-2", "nova", "enhanced", "base", "whisper")
@@ -49,12 +51,12 @@ class Fault:
 
     kind: str  # "status" | "close" | "stall" | "malformed" | "truncate"
     status: int = 500
-    retry_after: float | None = None
+    retry_after: float | str | None = None
     after_seconds: float = 0.0
     code: int = 1011
 
     @classmethod
-    def http(cls, status: int, *, retry_after: float | None = None) -> Fault:
+    def http(cls, status: int, *, retry_after: float | str | None = None) -> Fault:
         return cls("status", status=status, retry_after=retry_after)
 
     @classmethod
@@ -158,7 +160,7 @@ class FakeDeepgram(LoopbackService):
         if self._faults and self._faults[0].kind == "status":
             fault = self._faults.pop(0)
             session.status = fault.status
-            headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+            headers = {"Retry-After": retry_after_header(fault.retry_after)} if fault.retry_after is not None else {}
             code = {429: "TOO_MANY_REQUESTS", 403: "INSUFFICIENT_PERMISSIONS"}.get(fault.status, "INTERNAL_SERVER_ERROR")
             return session, self._error(fault.status, code, f"scripted HTTP {fault.status}", headers)
         model = params.get("model", "base")
@@ -281,7 +283,8 @@ class _LiveSession:
         self.interim = p.get("interim_results") == "true"
         self.vad_events = p.get("vad_events") == "true"
         ep = p.get("endpointing", "10")
-        self.endpointing = 0.0 if ep == "false" else int(ep) / 1000
+        # endpointing=false disables pause detection: finals still come, never speech_final
+        self.endpointing: float | None = None if ep == "false" else int(ep) / 1000
         self.utterance_end = int(p["utterance_end_ms"]) / 1000 if "utterance_end_ms" in p else None
         self.request_id = str(uuid.uuid4())
         self.win = self.rate // 50
@@ -388,8 +391,8 @@ class _LiveSession:
                         await self.send({"type": "SpeechStarted", "channel": [0, 1], "timestamp": round(t0, 3)})
                 self.last_loud = t1
             if self.seg_start is not None:
-                if t1 - self.last_loud >= max(self.endpointing, UTTERANCE_GAP):
-                    await self.final(t1, speech_final=True)
+                if t1 - self.last_loud >= max(self.endpointing or 0.0, UTTERANCE_GAP):
+                    await self.final(t1, speech_final=self.endpointing is not None)
                 elif self.interim and t1 - self.last_interim >= self.fake.interim_every:
                     self.last_interim = t1
                     await self.interim_result(t1)

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from aiohttp import WSCloseCode, web
 
-from livekit.agents.testing.loopback import LoopbackService
+from livekit.agents.testing.loopback import LoopbackService, retry_after_header
 from livekit.agents.testing.speech import spoken_pcm
 
 PCM_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
@@ -70,7 +70,7 @@ class Failure:
     kind: FailureKind
     endpoint: Endpoint = "any"
     status: int = 500
-    retry_after: float | None = None
+    retry_after: float | str | None = None
     message: str = ""
 
 
@@ -153,7 +153,7 @@ class FakeElevenLabs(LoopbackService):
         *,
         endpoint: Endpoint = "any",
         status: int = 500,
-        retry_after: float | None = None,
+        retry_after: float | str | None = None,
         times: int = 1,
         message: str = "",
     ) -> None:
@@ -173,8 +173,8 @@ class FakeElevenLabs(LoopbackService):
     # --- helpers ------------------------------------------------------------------------
 
     @staticmethod
-    def _error(status: int, code: str, message: str, retry_after: float | None = None) -> web.Response:
-        headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
+    def _error(status: int, code: str, message: str, retry_after: float | str | None = None) -> web.Response:
+        headers = {"Retry-After": retry_after_header(retry_after)} if retry_after is not None else {}
         return web.json_response({"detail": {"status": code, "message": message}}, status=status, headers=headers)
 
     def _status_failure(self, f: Failure) -> web.Response:
@@ -408,6 +408,10 @@ class _WSSession:
                     self.jobs.put_nowait(self.buffer)
                 self.buffer = ""
                 self.jobs.put_nowait(None)
+                return
+            if not data["text"].endswith(" "):
+                # the stream-input reference: "The text should always end with a single space"
+                await self.error("invalid_request", "each text chunk must end with a single space ' '", 1003)
                 return
             self.buffer += data["text"]
             limit = self.schedule[min(self.generations, len(self.schedule) - 1)]

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import email.utils
 import json
 import os
 import re
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -37,7 +35,7 @@ from livekit.agents.exceptions import (
     MissingCredentialsError,
 )
 from livekit.agents.utils.audio import AudioByteStream
-from livekit.agents.utils.retry import RetryOptions, with_retries
+from livekit.agents.utils.retry import RetryOptions, parse_retry_after, with_retries
 from livekit.agents.utils.streams import Flush
 
 DEFAULT_BASE_URL = "https://api.elevenlabs.io"
@@ -282,20 +280,6 @@ def _voice(v: dict[str, Any]) -> Voice:
     )
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def _detail(body: str) -> str:
     """The message of an ElevenLabs error body (``{"detail": {"status", "message"}}``)."""
     try:
@@ -333,7 +317,7 @@ async def _raise_for_status(resp: aiohttp.ClientResponse, what: str) -> None:
         status_code=resp.status,
         request_id=request_id,
         body=body[:1000],
-        retry_after=_retry_after(resp.headers.get("Retry-After")),
+        retry_after=parse_retry_after(resp.headers.get("Retry-After")),
     )
 
 
@@ -499,6 +483,7 @@ class _Segment:
         self._opts = stream._tts._opts
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._sent: list[dict[str, Any]] = []
+        self._pending = ""
         self._eos = False
         self._emitter = _FrameEmitter(stream._emit, self._opts.sample_rate, "", segment_id)
         self.task = asyncio.ensure_future(self._main())
@@ -558,7 +543,7 @@ class _Segment:
                         f"check ELEVENLABS_API_KEY (or ELEVEN_API_KEY) or the api_key= argument",
                         status_code=exc.status,
                     ) from None
-                retry_after = _retry_after(exc.headers.get("Retry-After")) if exc.headers else None
+                retry_after = parse_retry_after(exc.headers.get("Retry-After")) if exc.headers else None
                 raise APIStatusError(
                     f"ElevenLabs refused the stream-input websocket: HTTP {exc.status} {exc.message}",
                     status_code=exc.status,
@@ -596,15 +581,30 @@ class _Segment:
             ) from None
 
     async def _send_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        # ElevenLabs' stream-input reference: every text chunk ends with a single space.
+        # Text is sent up to its last whitespace (a word cut between two pushes waits for
+        # its end); the rest goes out, with its space, when the segment ends.
         while not self._eos:
             text = await self._queue.get()
             if text is None:
+                if self._pending.strip():
+                    await self._send_text(ws, self._pending.rstrip() + " ")
+                self._pending = ""
                 self._eos = True
                 await ws.send_json({"text": ""})
                 return
-            msg = self._text_message(text)
-            self._sent.append(msg)
-            await ws.send_json(msg)
+            self._pending += text
+            cut = max(self._pending.rfind(c) for c in " \t\n\r")
+            if cut < 0:
+                continue
+            chunk, self._pending = self._pending[: cut + 1], self._pending[cut + 1 :]
+            if chunk.strip():
+                await self._send_text(ws, chunk.rstrip() + " ")
+
+    async def _send_text(self, ws: aiohttp.ClientWebSocketResponse, text: str) -> None:
+        msg = self._text_message(text)
+        self._sent.append(msg)
+        await ws.send_json(msg)
 
     async def _recv_loop(self, ws: aiohttp.ClientWebSocketResponse, sender: asyncio.Future[None]) -> None:
         opts = self._opts

@@ -169,6 +169,8 @@ class FakeGoogleCloud:
         word_ms: int = 350,
         chunk_delay: float = 0.0,
         host: str = "127.0.0.1",
+        max_ahead_seconds: float = 15.0,
+        idle_timeout: float = 10.0,
     ) -> None:
         self.transcripts = list(transcripts or [])
         self.token = token
@@ -177,6 +179,13 @@ class FakeGoogleCloud:
         self.word_ms = word_ms
         self.chunk_delay = chunk_delay
         self.host = host
+        self.max_ahead_seconds = max_ahead_seconds
+        """Google wants streamed audio "approximately at real time" and answers OUT_OF_RANGE
+        to audio sent faster: the fake, by its own clock, lets a stream's audio run at most
+        this many seconds ahead of the stream's age (a backlog burst is tolerated)."""
+        self.idle_timeout = idle_timeout
+        """Seconds a stream may go without audio before OUT_OF_RANGE (Google's "Audio Timeout
+        Error: Long duration elapsed without audio")."""
         self.calls: list[Call] = []
         self.failures: list[Failure] = []
         self.utterances_heard = 0
@@ -454,7 +463,18 @@ class FakeGoogleCloud:
             ear = _Ear(rate, self.silence_ms)
             total = 0
             shown = 0  # words shown in the last interim
-            async for req in it:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            while True:
+                try:
+                    req = await asyncio.wait_for(it.__anext__(), self.idle_timeout)
+                except StopAsyncIteration:
+                    break
+                except asyncio.TimeoutError:
+                    raise _Abort(
+                        grpc.StatusCode.OUT_OF_RANGE,
+                        "Audio Timeout Error: Long duration elapsed without audio. Audio should be sent close to real time.",
+                    ) from None
                 call.requests += 1
                 if "streaming_config" in req:
                     raise _Abort(
@@ -471,6 +491,11 @@ class FakeGoogleCloud:
                     raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "LINEAR16 audio must have an even number of bytes.")
                 total += len(audio)
                 call.audio_seconds = total / 2 / rate
+                if call.audio_seconds > loop.time() - started + self.max_ahead_seconds:
+                    raise _Abort(
+                        grpc.StatusCode.OUT_OF_RANGE,
+                        "Audio data is being streamed too fast. Please stream audio data approximately at real time.",
+                    )
                 if call.audio_seconds > self.max_stream_seconds:
                     raise _Abort(
                         grpc.StatusCode.OUT_OF_RANGE,

@@ -21,7 +21,7 @@ from livekit.agents.exceptions import (
     APITimeoutError,
     MissingCredentialsError,
 )
-from livekit.agents.utils.retry import DEFAULT_RETRY, RetryOptions, with_retries
+from livekit.agents.utils.retry import DEFAULT_RETRY, RetryOptions, parse_retry_after, with_retries
 
 ENV_KEY = "OPENAI_API_KEY"
 ENV_BASE_URL = "OPENAI_BASE_URL"
@@ -129,11 +129,14 @@ def _message(exc: openai.APIStatusError) -> str:
 
 
 def _retry_after(headers: Any) -> float | None:
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name) if headers is not None else None
-        if value:
-            try:
-                return float(value) / divisor
-            except ValueError:
-                pass
-    return None
+    """OpenAI's ``retry-after-ms`` (milliseconds), else the standard ``Retry-After``
+    (seconds or an HTTP-date)."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    return parse_retry_after(headers.get("retry-after"))

@@ -4,11 +4,15 @@
 on 127.0.0.1 as the documented API does, errors included:
 
 * it checks the ``Authorization: Bearer <key>`` header (401 otherwise), the required
-  fields, the model, voice, speed and language values (400 with OpenAI's JSON error body);
+  fields, the model, voice, speed and language values (400 with OpenAI's JSON error body),
+  as the reference documents them per model: ``json`` is the only ``response_format`` of
+  ``gpt-4o-transcribe`` / ``gpt-4o-mini-transcribe``; ``tts-1`` / ``tts-1-hd`` have
+  fewer voices than ``gpt-4o-mini-tts`` and take no ``instructions``;
 * transcription reads the uploaded WAV (format, rate, length) and "hears" what it can
   know: it finds the speech segments in the audio and answers with the text of the
-  expected utterance of that length (see :meth:`FakeOpenAI.expect`); audio of the wrong
-  rate or format is heard as nothing;
+  expected utterance of that length (see :meth:`FakeOpenAI.expect`) if the segment also
+  sounds like it (spectral similarity, so corrupt samples are heard as nothing); audio of
+  the wrong rate or format is heard as nothing;
 * speech answers 24 kHz 16-bit mono PCM (voice-like tones, one per word), streamed in
   timed chunks;
 * :meth:`FakeOpenAI.script` queues faults for the next requests: an HTTP status (401, 429
@@ -37,8 +41,15 @@ import numpy as np
 from aiohttp import web
 
 from livekit.agents.testing.conformance import STT_TEXT as CONFORMANCE_TEXT
-from livekit.agents.testing.loopback import LoopbackService
-from livekit.agents.testing.speech import closest_utterance, speech_segments, utterance_lengths
+from livekit.agents.testing.loopback import LoopbackService, retry_after_header
+from livekit.agents.testing.speech import (
+    SOUNDS_LIKE_THRESHOLD,
+    Utterance,
+    closest_utterance,
+    sounds_like,
+    speech_segments,
+    utterances_of,
+)
 from livekit.agents.utils.audio import pcm_wav
 
 from ._fake_chat import ChatFault, ChatRequest, FakeChat, Reply, ToolCall  # noqa: F401  (POST /v1/chat/completions)
@@ -46,6 +57,10 @@ from ._fake_chat import ChatFault, ChatRequest, FakeChat, Reply, ToolCall  # noq
 TRANSCRIPTION_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
 SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse")
+TTS1_VOICES = ("alloy", "ash", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer")
+"""The voices of ``tts-1`` and ``tts-1-hd`` (``ballad`` and ``verse`` are ``gpt-4o-mini-tts``'s only)."""
+JSON_ONLY_MODELS = ("gpt-4o-transcribe", "gpt-4o-mini-transcribe")
+"""Transcription models whose only ``response_format`` is ``json`` (OpenAI's API reference)."""
 SPEECH_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 PCM_RATE = 24000
 
@@ -56,13 +71,13 @@ class Fault:
 
     kind: str  # "status" | "truncate" | "stall" | "malformed"
     status: int = 500
-    retry_after: float | None = None
+    retry_after: float | str | None = None
     message: str = ""
     after_bytes: int = 0
     seconds: float = 60.0
 
     @classmethod
-    def http(cls, status: int, *, retry_after: float | None = None, message: str = "") -> Fault:
+    def http(cls, status: int, *, retry_after: float | str | None = None, message: str = "") -> Fault:
         return cls("status", status=status, retry_after=retry_after, message=message)
 
     @classmethod
@@ -111,6 +126,10 @@ class FakeOpenAI(LoopbackService):
         self.bodies_finished = 0
         self.requests: list[Request] = []
         self.utterances: list[tuple[str, float]] = []
+        self.references: list[Utterance] = []
+        self.similarities: list[float] = []
+        """:func:`~livekit.agents.testing.speech.sounds_like` score of each utterance heard
+        (by its length) against the expected one; below the threshold it is not heard."""
         self._faults: list[Fault] = []
         self.chat = FakeChat(lambda: self.api_key, self.closing)
         """The chat completions endpoint: ``fake.chat.script(...)``, ``fake.chat.requests``."""
@@ -123,8 +142,10 @@ class FakeOpenAI(LoopbackService):
 
     def expect(self, sample: Any) -> None:
         """Make the fake able to "hear" the utterances of a SpeechSample (``.pcm``,
-        ``.sample_rate``, ``.utterances``): it learns the length of each."""
-        self.utterances += utterance_lengths(sample)
+        ``.sample_rate``, ``.utterances``): it learns the length and the sound of each."""
+        for u in utterances_of(sample):
+            self.references.append(u)
+            self.utterances.append((u.text, u.seconds))
 
     def script(self, *faults: Fault) -> None:
         """Apply these faults, in order, to the next requests."""
@@ -135,8 +156,13 @@ class FakeOpenAI(LoopbackService):
         words = []
         for s, e in speech_segments(pcm, rate):
             i = closest_utterance(e - s, self.utterances)
-            if i is not None:
-                words.append(self.utterances[i][0])
+            if i is None:
+                continue
+            ref = self.references[i]
+            score = sounds_like(pcm[int(s * rate) * 2 : int(e * rate) * 2], rate, ref.pcm, ref.sample_rate)
+            self.similarities.append(score)
+            if score >= SOUNDS_LIKE_THRESHOLD:
+                words.append(ref.text)
         return " ".join(words)
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -183,7 +209,7 @@ class FakeOpenAI(LoopbackService):
         if fault.kind == "status":
             headers = {}
             if fault.retry_after is not None:
-                headers["Retry-After"] = f"{fault.retry_after:g}"
+                headers["Retry-After"] = retry_after_header(fault.retry_after)
             messages = {
                 401: "Incorrect API key provided.",
                 403: "You are not allowed to sample from this model",
@@ -239,6 +265,8 @@ class FakeOpenAI(LoopbackService):
         fmt = fields.get("response_format", "json")
         if fmt not in ("json", "text", "verbose_json", "srt", "vtt"):
             return self._error(400, f"'{fmt}' is not one of ['json', 'text', 'srt', 'verbose_json', 'vtt'] - 'response_format'", param="response_format")
+        if model in JSON_ONLY_MODELS and fmt != "json":
+            return self._error(400, f"response_format '{fmt}' is not compatible with model '{model}'. Use 'json'.", param="response_format", code="unsupported_value")
         try:
             with wave.open(io.BytesIO(wav), "rb") as w:
                 if w.getcomptype() != "NONE" or w.getsampwidth() != 2:
@@ -283,6 +311,10 @@ class FakeOpenAI(LoopbackService):
             return self._error(400, f"invalid model ID '{params['model']}'", param="model", code="model_not_found")
         if params["voice"] not in VOICES:
             return self._error(400, f"Invalid value: '{params['voice']}'. Supported values are: {', '.join(VOICES)}.", param="voice")
+        if params["model"] in ("tts-1", "tts-1-hd") and params["voice"] not in TTS1_VOICES:
+            return self._error(400, f"Voice '{params['voice']}' is not available for model '{params['model']}'. Supported values are: {', '.join(TTS1_VOICES)}.", param="voice")
+        if params["model"] in ("tts-1", "tts-1-hd") and params.get("instructions"):
+            return self._error(400, f"instructions are not supported by model '{params['model']}'; use gpt-4o-mini-tts.", param="instructions")
         text = params["input"]
         if not isinstance(text, str) or not text.strip():
             return self._error(400, "Invalid 'input': empty string.", param="input")

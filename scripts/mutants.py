@@ -1,0 +1,134 @@
+"""Mutation testing (mutmut 3) over the modules where a silent bug hurts most.
+
+``python scripts/mutants.py [TARGET ...]`` (or ``nox -s mutants -- TARGET ...``). Each
+target is one source file and the tests that guard it; the script copies them into a
+scratch directory under ``.mutants/<target>/``, runs ``mutmut run`` there and prints
+mutmut's results (killed / survived per mutant). Surviving mutants are bugs no test
+notices: read them with ``mutmut show <name>`` in that directory.
+
+The checkout is installed in editable mode, so a shim conftest puts the mutated copies
+in front of the real packages' ``__path__`` (mutmut copies only the files it mutates).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TARGETS: dict[str, tuple[str, list[str]]] = {
+    # name: (source file, test files); PATTERNS below narrow a target to the functions named
+    "retry": ("core/livekit/agents/utils/retry.py", ["tests/core/test_core_retry.py", "tests/core/test_core_retry_after.py"]),
+    "plugin_host": ("core/livekit/agents/plugin_host.py", ["tests/plugin_host/test_plugin_host_unit.py"]),
+    "deepgram": (
+        "plugins/livekit-plugins-deepgram/livekit/plugins/deepgram/stt.py",
+        ["plugins/livekit-plugins-deepgram/tests/test_deepgram_stt.py", "plugins/livekit-plugins-deepgram/tests/test_deepgram_strict.py",
+         "plugins/livekit-plugins-deepgram/tests/conftest.py"],
+    ),
+    "silero_batching": (
+        "plugins/livekit-plugins-silero/livekit/plugins/silero/_inference.py",
+        ["plugins/livekit-plugins-silero/tests/test_silero_vad.py", "plugins/livekit-plugins-silero/tests/test_silero_batch_growth.py"],
+    ),
+    "worker": ("core/livekit/agents/worker.py", ["tests/worker/test_worker_jobs.py", "tests/worker/test_worker_drain_declines.py"]),
+}
+DEFAULT = ["retry", "plugin_host", "deepgram"]
+PATTERNS: dict[str, list[str]] = {
+    # the replay after reconnects: what is retained, covered, resent (not the whole plugin)
+    "deepgram": [f"livekit.plugins.deepgram.stt.xǁSpeechStreamǁ{m}__mutmut_*" for m in ("_covered", "_append", "_end_offset", "_session")],
+    "silero_batching": ["livekit.plugins.silero._inference.xǁ_Batchǁ*"],
+    "worker": [f"livekit.agents.worker.xǁWorkerǁ{m}__mutmut_*" for m in ("_on_offer", "_accept", "_full_reason", "_drain")],
+}
+
+SHIM = '''\
+"""Put mutmut's mutated copies in front of the editable-installed packages."""
+import importlib
+import os
+import sys
+
+_root = os.getcwd()
+for _dir, _subdirs, _files in os.walk(os.path.join(_root, "livekit")):
+    if any(f.endswith(".py") for f in _files):
+        _pkg = os.path.relpath(_dir, _root).replace(os.sep, ".")
+        _mod = importlib.import_module(_pkg)
+        _mod.__path__.insert(0, _dir)
+        for _f in _files:
+            if _f.endswith(".py"):
+                sys.modules.pop(_pkg + "." + _f[:-3], None)
+from livekit.agents.testing.pytest_plugin import *  # noqa: E402,F401,F403  (its fixtures, after the shim)
+'''
+
+ROOT_CONFTEST = ROOT / "tests" / "conftest.py"
+
+
+def prepare(name: str) -> Path:
+    source, tests = TARGETS[name]
+    work = ROOT / ".mutants" / name
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "tests").mkdir(parents=True)
+    (work / "docs").symlink_to(ROOT / "docs")  # tests that read the docs
+    src = ROOT / source
+    # the path from the (namespace) "livekit" directory on: livekit/agents/..., livekit/plugins/...
+    rel = Path(*src.parts[src.parts.index("livekit"):])
+    (work / rel).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src, work / rel)
+    conftests = [SHIM]
+    for t in tests:
+        path = ROOT / t
+        if path.name == "conftest.py":
+            conftests.append(path.read_text())
+        else:
+            shutil.copy(path, work / "tests" / path.name)
+    if tests[0].startswith("tests/"):  # the suite's shared fixtures
+        conftests.append(ROOT_CONFTEST.read_text().replace('ROOT = Path(__file__).resolve().parents[1]', f'ROOT = Path({str(ROOT)!r})'))
+    (work / "tests" / "conftest.py").write_text("\n\n".join(_hoist(conftests)))
+    (work / "pyproject.toml").write_text(
+        "[tool.mutmut]\n"
+        f'source_paths = ["{rel.as_posix()}"]\n'
+        'pytest_add_cli_args = ["-p", "no:livekit_agents", "-p", "no:cacheprovider", "-q"]\n'
+        'pytest_add_cli_args_test_selection = ["tests/"]\n\n'
+        "[tool.pytest.ini_options]\n"
+        'asyncio_mode = "auto"\nasyncio_default_fixture_loop_scope = "function"\n'
+    )
+    return work
+
+
+def _hoist(parts: list[str]) -> list[str]:
+    """``from __future__`` imports must come first in the merged conftest."""
+    future = "from __future__ import annotations"
+    return [future] + [p.replace(future, "") for p in parts]
+
+
+def main(argv: list[str]) -> int:
+    names = argv or DEFAULT
+    for name in names:
+        if name not in TARGETS:
+            print(f"unknown target {name!r}; choose from {', '.join(TARGETS)}", file=sys.stderr)
+            return 2
+    mutmut = [str(Path(sys.executable).parent / "mutmut")]
+    for name in names:
+        work = prepare(name)
+        print(f"== {name}: {TARGETS[name][0]}", flush=True)
+        subprocess.run([*mutmut, "run", "--max-children", "2", *PATTERNS.get(name, [])], cwd=work, check=False)
+        out = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, capture_output=True, text=True)
+        lines = [line.strip() for line in out.stdout.splitlines() if ":" in line]
+        if name in PATTERNS:
+            lines = [line for line in lines if any(fnmatch.fnmatch(line.rsplit(":", 1)[0].strip(), p) for p in PATTERNS[name])]
+        counts: dict[str, int] = {}
+        for line in lines:
+            status = line.rsplit(":", 1)[1].strip()
+            counts[status] = counts.get(status, 0) + 1
+        total = sum(counts.values())
+        survived = counts.get("survived", 0)
+        print(f"== {name}: {total} mutants, {counts}; survival {survived / max(1, total):.0%}")
+        for line in lines:
+            if line.endswith("survived"):
+                print("   survived:", line.rsplit(":", 1)[0])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
