@@ -36,7 +36,7 @@ import traceback
 import weakref
 from collections.abc import Iterator
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 logger = logging.getLogger("livekit.agents")
 
@@ -110,7 +110,7 @@ class LoopWatchdog:
 
     def _task_factory(self, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
         if self._previous_factory is not None:
-            task = self._previous_factory(loop, coro, **kwargs)
+            task = cast("asyncio.Task[Any]", self._previous_factory(loop, coro, **kwargs))
         else:
             task = asyncio.Task(coro, loop=loop, **kwargs)
         job_id = current_job_id.get()

@@ -17,6 +17,7 @@ import signal
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from ..exceptions import WorkerError
 from ..executor.base import Assignment, JobInfo
 from ..executor.inline import InlineExecutor
 from ..job_end import JobEnd, JobEndKind
@@ -81,10 +82,14 @@ class _Ended:
 async def connect_job(options: WorkerOptions, room: str, participant_identity: str | None = None) -> int:
     """Run one job in ``room`` with the options' request handler; returns the exit status
     (0: the job ran and did not fail, or was stopped by a signal; 1 otherwise)."""
+    from ..failover import parse_urls
     from ..logging_setup import add_secret
     from ..protocol import room_url
 
-    url = options.url or os.environ.get("LIVEKIT_URL", "")
+    urls = parse_urls(options.url or os.environ.get("LIVEKIT_URL", ""))
+    if not urls:
+        raise WorkerError("connect needs a LiveKit URL: --url or LIVEKIT_URL")
+    url = urls[0]
     key = options.api_key or os.environ.get("LIVEKIT_API_KEY", "")
     secret = options.api_secret or os.environ.get("LIVEKIT_API_SECRET", "")
     add_secret(secret)

@@ -105,7 +105,7 @@ def _serve(control: socket.socket, entry: ChildEntry) -> int:
     gc.freeze()
     while True:
         try:
-            ready, _, _ = select.select([control, wake_r], [], [])
+            ready, _, _ = select.select([control.fileno(), wake_r], [], [])
         except InterruptedError:
             ready = [wake_r]
         if wake_r in ready:
@@ -115,7 +115,7 @@ def _serve(control: socket.socket, entry: ChildEntry) -> int:
             except BlockingIOError:
                 pass
             _reap(control)
-        if control not in ready:
+        if control.fileno() not in ready:
             continue
         try:
             data, fds, _flags, _addr = socket.recv_fds(control, _PACKET, 4)

@@ -245,7 +245,8 @@ def _shape(f: np.ndarray) -> np.ndarray:
     """Each window's spectral shape (its mean level removed), then each band's mean
     removed: what is left is what was said, not how loud."""
     f = f - f.mean(axis=1, keepdims=True)
-    return f - f.mean(axis=0)
+    shaped: np.ndarray = f - f.mean(axis=0)
+    return shaped
 
 
 @dataclass
