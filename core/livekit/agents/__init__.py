@@ -35,6 +35,7 @@ _EXPORTS = {
     "tts": ".tts:",
     "vad": ".vad:",
     "tokenize": ".tokenize:",
+    "voice": ".voice:",
     "utils": ".utils:",
     "exceptions": ".exceptions:",
     "hookspecs": ".hookspecs:",
@@ -44,7 +45,7 @@ __all__ = ["__version__", "PLUGIN_API", "hookimpl", *_EXPORTS]
 
 
 if TYPE_CHECKING:
-    from . import exceptions, hookspecs, stt, tokenize, tts, utils, vad
+    from . import exceptions, hookspecs, stt, tokenize, tts, utils, vad, voice
     from .cli.app import run_app
     from .job import AutoDisconnect, AutoSubscribe, JobContext, JobRequest, JobType
     from .plugin_host import (
