@@ -14,9 +14,9 @@ BROKEN = {
     # name: (status, words the one-line error must contain)
     "badimport": ("failed", ["ModuleNotFoundError", "acme_cloud_sdk_not_installed"]),
     "badsignature": ("failed", ["register_stt", "config", "hookspec"]),
-    "unknownhook": ("failed", ["unknown hook 'register_llm'", "register_stt"]),
+    "unknownhook": ("failed", ["unknown hook 'register_chatbot'", "register_stt"]),
     "raisesinregister": ("failed", ["RuntimeError", "ACME_REGION is not set"]),
-    "incompatible": ("incompatible", ["plugin API 2.0", "provides 1.0"]),
+    "incompatible": ("incompatible", ["plugin API 2.0", "provides 1.1"]),
 }
 WRONG = {
     # name: (contract check label, words the failure must contain)

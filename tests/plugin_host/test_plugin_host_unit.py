@@ -212,8 +212,8 @@ def test_create_uses_the_process_host(monkeypatch):
     host.register_plugin("p", stt_plugin("p", "echo"))
     monkeypatch.setattr(plugin_host, "_host", host)
     assert plugin_host.create_stt("echo", x=1) == ("stt", "echo", {"x": 1})
-    with pytest.raises(ValueError, match="unknown capability 'llm'"):
-        plugin_host.create("llm", "x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown capability 'chatbot'"):
+        plugin_host.create("chatbot", "x")  # type: ignore[arg-type]
 
 
 # --- guarded loading from entry points ------------------------------------------------------

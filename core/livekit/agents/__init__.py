@@ -29,11 +29,13 @@ _EXPORTS = {
     "create_stt": ".plugin_host",
     "create_tts": ".plugin_host",
     "create_vad": ".plugin_host",
+    "create_llm": ".plugin_host",
     "create_tokenizer": ".plugin_host",
     # capability and helper modules
     "stt": ".stt:",
     "tts": ".tts:",
     "vad": ".vad:",
+    "llm": ".llm:",
     "tokenize": ".tokenize:",
     "voice": ".voice:",
     "utils": ".utils:",
@@ -45,11 +47,12 @@ __all__ = ["__version__", "PLUGIN_API", "hookimpl", *_EXPORTS]
 
 
 if TYPE_CHECKING:
-    from . import exceptions, hookspecs, stt, tokenize, tts, utils, vad, voice
+    from . import exceptions, hookspecs, llm, stt, tokenize, tts, utils, vad, voice
     from .cli.app import run_app
     from .job import AutoDisconnect, AutoSubscribe, JobContext, JobRequest, JobType
     from .plugin_host import (
         PluginHost,
+        create_llm,
         create_stt,
         create_tokenizer,
         create_tts,

@@ -127,3 +127,58 @@ class MissingCredentialsError(AgentsError, ValueError):
         )
         self.provider = provider
         self.env_vars = names
+
+
+# --- LLMs --------------------------------------------------------------------------------
+# Each LLM error is also the matching ``API*`` error, so code that handles every
+# provider's failures the same way keeps working.
+
+
+class LLMError(APIError):
+    """A chat completion failed. Raised on that ``chat()`` stream only."""
+
+
+class LLMConnectionError(LLMError, APIConnectionError):
+    """The LLM server could not be reached, or the connection dropped before an answer."""
+
+
+class LLMTimeoutError(LLMError, APITimeoutError):
+    """The LLM server stalled: no answer, or no chunk of the stream, within the timeout."""
+
+
+class LLMStatusError(LLMError, APIStatusError):
+    """The LLM server answered with an error status (a bad request: 400, 404, 422...)."""
+
+
+class LLMAuthenticationError(LLMStatusError, APIAuthenticationError):
+    """The LLM server refused the credentials (HTTP 401/403). Not retried."""
+
+
+class LLMRateLimitError(LLMStatusError):
+    """HTTP 429. ``retry_after`` is the server's Retry-After, in seconds, when it sent one."""
+
+
+class LLMServerError(LLMStatusError):
+    """HTTP 5xx: the LLM server failed; trying again may help."""
+
+
+class LLMResponseError(LLMError, APIResponseError):
+    """The stream is malformed: a ``data:`` line that is not the documented JSON chunk."""
+
+
+class LLMTruncatedError(LLMResponseError):
+    """The stream ended (or the connection closed) before the completion finished."""
+
+    retryable = True
+
+
+class ToolArgumentsError(AgentsError, ValueError):
+    """The model called a function tool with arguments that do not fit its schema.
+
+    The message says what is wrong in terms the model can act on; send it back as the tool
+    result so the model can correct its call."""
+
+    def __init__(self, message: str, *, tool: str, arguments: str | None = None) -> None:
+        super().__init__(message)
+        self.tool = tool
+        self.arguments = arguments

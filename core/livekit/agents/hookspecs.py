@@ -52,8 +52,9 @@ if TYPE_CHECKING:
 PROJECT_NAME = "livekit.agents"
 ENTRY_POINT_GROUP = "livekit.agents.plugins"
 
-PLUGIN_API: tuple[int, int] = (1, 0)
-"""The plugin API version of this core, ``(major, minor)``."""
+PLUGIN_API: tuple[int, int] = (1, 1)
+"""The plugin API version of this core, ``(major, minor)``. 1.1 added ``register_llm``;
+plugins built for 1.0 load unchanged."""
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
@@ -104,6 +105,14 @@ def register_vad(register: Register) -> None:
     """Register voice activity detectors.
 
     Each factory returns a :class:`livekit.agents.vad.VAD`.
+    """
+
+
+@hookspec
+def register_llm(register: Register) -> None:
+    """Register large language models (plugin API 1.1).
+
+    Each factory returns a :class:`livekit.agents.llm.LLM`.
     """
 
 
@@ -159,7 +168,7 @@ def worker_draining(worker: Worker) -> None:
     running ones to end."""
 
 
-CAPABILITY_HOOKS = ("register_stt", "register_tts", "register_vad", "register_tokenizers")
+CAPABILITY_HOOKS = ("register_stt", "register_tts", "register_vad", "register_llm", "register_tokenizers")
 WORKER_HOOKS = (
     "worker_registered",
     "job_offered",

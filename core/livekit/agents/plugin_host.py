@@ -413,6 +413,11 @@ def create_vad(name: str, **options: Any) -> Any:
     return create("vad", name, **options)
 
 
+def create_llm(name: str, **options: Any) -> Any:
+    """Create a large language model by name, e.g. ``create_llm("openai", model="gpt-4o-mini")``."""
+    return create("llm", name, **options)
+
+
 def create_tokenizer(name: str, *, kind: Literal["sentence", "word"] = "sentence", **options: Any) -> Any:
     """Create a sentence (default) or word tokenizer by name."""
     return create(f"{kind}_tokenizer", name, **options)  # type: ignore[arg-type]
@@ -427,6 +432,7 @@ __all__ = [
     "create_stt",
     "create_tts",
     "create_vad",
+    "create_llm",
     "create_tokenizer",
     "is_compatible",
 ]

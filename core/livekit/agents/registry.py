@@ -8,11 +8,12 @@ from typing import Any, Literal
 
 from .exceptions import ProviderNotFoundError
 
-Capability = Literal["stt", "tts", "vad", "sentence_tokenizer", "word_tokenizer"]
+Capability = Literal["stt", "tts", "vad", "llm", "sentence_tokenizer", "word_tokenizer"]
 CAPABILITIES: tuple[Capability, ...] = (
     "stt",
     "tts",
     "vad",
+    "llm",
     "sentence_tokenizer",
     "word_tokenizer",
 )
