@@ -226,10 +226,10 @@ class VoicePipelineAgent(rtc.EventEmitter[str]):
                 ev.speaking
                 and self._over_agent
                 and self.options.allow_interruptions
-                and ev.speech_duration >= self.options.min_interruption_duration
+                and ev.speech_duration - ev.silence_duration >= self.options.min_interruption_duration
                 and self._reply_active()
             ):
-                self._interrupt(ev.speech_duration)
+                self._interrupt(ev.speech_duration - ev.silence_duration)
         elif ev.type == VADEventType.END_OF_SPEECH:
             now = time.monotonic()
             self._user_speaking = False
