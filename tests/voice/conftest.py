@@ -143,15 +143,18 @@ async def voice_agent(livekit_server, clients, worker_opts, helpers, silero_vad)
     started: list[Any] = []
 
     async def start(fake: Any, make_llm: Callable[[], Any], *, tools: tuple = (), options: VoiceOptions | None = None,
-                    retry: Any = None, instructions: str = "You are a helpful voice assistant.") -> VoiceRun:
+                    retry: Any = None, instructions: str = "You are a helpful voice assistant.",
+                    tts_fake: Any = None) -> VoiceRun:
         events: list[tuple[float, str, Any]] = []
         made: list[VoicePipelineAgent] = []
         contexts: list[Any] = []
         keys = dict(api_key=fake.api_key, base_url=fake.base_url, retry=retry)
+        tts_fake = tts_fake or fake
+        tts_keys = dict(api_key=tts_fake.api_key, base_url=tts_fake.base_url, retry=retry)
 
         async def agent_fn(ctx: agents.JobContext) -> None:
             agent = VoicePipelineAgent(
-                vad=silero_vad, stt=openai.STT(**keys), llm=make_llm(), tts=openai.TTS(**keys),
+                vad=silero_vad, stt=openai.STT(**keys), llm=make_llm(), tts=openai.TTS(**tts_keys),
                 instructions=instructions, tools=tools, options=options)
             record_events(agent, events)
             made.append(agent)
