@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from livekit import rtc
+from livekit import agents, rtc
 
-from livekit import agents
 from livekit.agents.testing.speech import SpeechSample
 from livekit.agents.utils.audio import rms
 from livekit.agents.voice import TRANSCRIPTION_TOPIC, VoiceOptions, VoicePipelineAgent
@@ -213,7 +212,8 @@ def loudness(frames: list[rtc.AudioFrame]) -> float:
 
 @pytest.fixture
 def scripted_llm():
-    import importlib.util, pathlib
+    import importlib.util
+    import pathlib
     spec = importlib.util.spec_from_file_location("_scripted_llm", pathlib.Path(__file__).with_name("_scripted_llm.py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

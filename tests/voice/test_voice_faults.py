@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from livekit.agents.utils.retry import RetryOptions
-from livekit.plugins.openai.testing import Fault, FakeOpenAI
+from livekit.plugins.openai.testing import FakeOpenAI, Fault
 
 FIRST = "What is the weather in Paris today?"
 SECOND = "And how about tomorrow?"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from livekit.agents.voice import ATTR_FINAL, ATTR_SEGMENT_ID, ATTR_TRACK_ID
 from livekit.plugins.openai.testing import FakeOpenAI
 
-
 QUESTION = "What is the weather in Paris today?"
 ANSWER = "It is sunny in Paris today. Enjoy your walk by the river."
 

@@ -150,7 +150,7 @@ class Reply:
             self.metrics.tool_calls += len(calls)
             self.chat_ctx.add_message(role="assistant", content=text, tool_calls=calls)
             results = await asyncio.gather(*(self._call_tool(c) for c in calls))
-            for call, result in zip(calls, results):
+            for call, result in zip(calls, results, strict=True):
                 self.chat_ctx.add_tool_result(call, result)
         sentences.end_input()
 
