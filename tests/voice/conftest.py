@@ -218,3 +218,9 @@ def scripted_llm():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.ScriptedLLM
+
+
+@pytest.fixture
+def mic_class() -> type[Mic]:
+    """The :class:`Mic` of this conftest (for a second participant's microphone)."""
+    return Mic

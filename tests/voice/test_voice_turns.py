@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from livekit.agents.voice import ATTR_FINAL, ATTR_SEGMENT_ID, ATTR_TRACK_ID
 from livekit.plugins.openai.testing import FakeOpenAI
 
@@ -35,3 +37,40 @@ async def test_agent_answers_with_audio_and_transcriptions(voice_agent, speech, 
         assert roles[1:] == [("user", QUESTION), ("assistant", ANSWER)]
         metrics = await run.wait_event("metrics")
         assert metrics.first_frame is not None and metrics.first_frame >= metrics.llm_request
+
+
+def voice_tasks() -> list[str]:
+    return sorted(t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("voice-") and not t.done())
+
+
+async def test_agent_follows_the_next_participant_and_ends_cleanly(voice_agent, speech, clients, helpers, scripted_llm,
+                                                                mic_class):
+    question = speech(QUESTION, sample_rate=48000)
+    async with FakeOpenAI() as fake:
+        fake.expect(question)
+        model = scripted_llm(lambda ctx: ANSWER)
+        run = await voice_agent(fake, lambda: model)
+        agent, ctx = run.agent, run.contexts[0]
+        assert agent.participant == "alice"
+        bob = await clients.join(ctx.room.name, "bob")
+        mic = mic_class(bob.room)
+        await mic.publish()
+        try:
+            await helpers.wait_until(lambda: "bob" in ctx.room.remote_participants, 15, "bob in the agent's room")
+            await run.room.disconnect()  # alice leaves; bob stays
+            await helpers.wait_until(lambda: agent.participant == "bob" and agent._listener.track_sid, 30,
+                                     "the agent listening to bob")
+            await mic.say(question)
+            await run.wait_event("agent_stopped_speaking")
+            transcript = run.named("user_transcript")[0]
+            assert (transcript.participant, transcript.text) == ("bob", QUESTION)
+            assert voice_tasks()  # the pipeline is running
+
+            # the job ends: nothing of the pipeline is left behind
+            ctx.shutdown()
+            await ctx.wait_for_end()
+            assert voice_tasks() == []
+            assert agent._output.publication is None
+            assert agent._listener._vad_stream is None and agent._listener._stt_stream is None
+        finally:
+            await mic.aclose()

@@ -368,7 +368,7 @@ class VoicePipelineAgent(rtc.EventEmitter[str]):
             self._reply = None
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro)
+        task = asyncio.create_task(coro, name="voice-agent")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
