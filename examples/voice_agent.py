@@ -19,6 +19,7 @@ import logging
 import os
 
 from livekit import agents
+
 from livekit.agents import llm
 from livekit.agents.voice import VoicePipelineAgent
 
