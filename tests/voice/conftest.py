@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,13 +134,14 @@ def silero_vad() -> Any:
 
 @pytest.fixture
 async def voice_agent(livekit_server, clients, worker_opts, helpers, silero_vad):
-    """``await voice_agent(fake, llm_factory, tools=..., options=...)`` -> :class:`VoiceRun`:
-    a worker whose job runs the pipeline against ``fake``, and a participant who joined."""
+    """``await voice_agent(fake, tools=..., options=...)`` -> :class:`VoiceRun`: a worker
+    whose job runs the pipeline (openai STT, LLM and TTS) against ``fake`` (a FakeOpenAI;
+    ``tts_fake`` another one for the TTS), and a participant who joined."""
     from livekit.plugins import openai
 
     started: list[Any] = []
 
-    async def start(fake: Any, make_llm: Callable[[], Any], *, tools: tuple = (), options: VoiceOptions | None = None,
+    async def start(fake: Any, *, tools: tuple = (), options: VoiceOptions | None = None,
                     retry: Any = None, instructions: str = "You are a helpful voice assistant.",
                     tts_fake: Any = None) -> VoiceRun:
         events: list[tuple[float, str, Any]] = []
@@ -149,11 +149,12 @@ async def voice_agent(livekit_server, clients, worker_opts, helpers, silero_vad)
         contexts: list[Any] = []
         keys = dict(api_key=fake.api_key, base_url=fake.base_url, retry=retry)
         tts_fake = tts_fake or fake
+        llm_keys = dict(keys, **({"stall_timeout": retry.timeout} if retry is not None else {}))
         tts_keys = dict(api_key=tts_fake.api_key, base_url=tts_fake.base_url, retry=retry)
 
         async def agent_fn(ctx: agents.JobContext) -> None:
             agent = VoicePipelineAgent(
-                vad=silero_vad, stt=openai.STT(**keys), llm=make_llm(), tts=openai.TTS(**tts_keys),
+                vad=silero_vad, stt=openai.STT(**keys), llm=openai.LLM(**llm_keys), tts=openai.TTS(**tts_keys),
                 instructions=instructions, tools=tools, options=options)
             record_events(agent, events)
             made.append(agent)
@@ -208,16 +209,6 @@ async def voice_agent(livekit_server, clients, worker_opts, helpers, silero_vad)
 def loudness(frames: list[rtc.AudioFrame]) -> float:
     data = np.concatenate([np.frombuffer(f.data, dtype=np.int16) for f in frames]).astype(np.float64)
     return float(np.sqrt(np.mean(data * data)))
-
-
-@pytest.fixture
-def scripted_llm():
-    import importlib.util
-    import pathlib
-    spec = importlib.util.spec_from_file_location("_scripted_llm", pathlib.Path(__file__).with_name("_scripted_llm.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.ScriptedLLM
 
 
 @pytest.fixture

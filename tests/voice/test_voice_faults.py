@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from livekit.agents.utils.retry import RetryOptions
-from livekit.plugins.openai.testing import FakeOpenAI, Fault
+from livekit.plugins.openai.testing import ChatFault, FakeOpenAI, Fault
 
 FIRST = "What is the weather in Paris today?"
 SECOND = "And how about tomorrow?"
@@ -29,14 +29,14 @@ async def two_turns(run, first, second):
 
 
 @pytest.mark.parametrize("fault", [Fault.http(401), Fault.http(503), Fault.stall()], ids=["401", "503", "stall"])
-async def test_stt_fault(voice_agent, speech, scripted_llm, caplog, fault):
+async def test_stt_fault(voice_agent, speech, caplog, fault):
     first, second = speech(FIRST, sample_rate=48000), speech(SECOND, sample_rate=48000)
     async with FakeOpenAI() as fake:
         fake.expect(first)
         fake.expect(second)
         fake.script(fault)
-        model = scripted_llm(lambda ctx: ANSWER)
-        run = await voice_agent(fake, lambda: model, retry=RETRY)
+        fake.chat.script(ANSWER)
+        run = await voice_agent(fake, retry=RETRY)
         err, stopped = await two_turns(run, first, second)
         assert err.component == "stt"
         assert stopped.text == ANSWER
@@ -46,14 +46,14 @@ async def test_stt_fault(voice_agent, speech, scripted_llm, caplog, fault):
 
 
 @pytest.mark.parametrize("fault", [Fault.http(401), Fault.http(500), Fault.stall()], ids=["401", "500", "stall"])
-async def test_tts_fault(voice_agent, speech, scripted_llm, caplog, fault):
+async def test_tts_fault(voice_agent, speech, caplog, fault):
     first, second = speech(FIRST, sample_rate=48000), speech(SECOND, sample_rate=48000)
     async with FakeOpenAI() as fake, FakeOpenAI(api_key=fake.api_key) as tts_fake:
         fake.expect(first)
         fake.expect(second)
         tts_fake.script(fault)
-        model = scripted_llm(lambda ctx: ANSWER)
-        run = await voice_agent(fake, lambda: model, retry=RETRY, tts_fake=tts_fake)
+        fake.chat.script(ANSWER, ANSWER)
+        run = await voice_agent(fake, retry=RETRY, tts_fake=tts_fake)
         err, stopped = await two_turns(run, first, second)
         assert err.component == "tts" and err.turn == 1
         assert stopped.turn == 2 and stopped.text == ANSWER
@@ -61,16 +61,15 @@ async def test_tts_fault(voice_agent, speech, scripted_llm, caplog, fault):
         assert run.contexts[0].shutdown_reason is None
 
 
-async def test_llm_fault(voice_agent, speech, scripted_llm, caplog):
-    from livekit.agents.exceptions import APIStatusError
-
+@pytest.mark.parametrize("fault", [ChatFault.http(401), ChatFault.http(500), ChatFault.stall()],
+                         ids=["401", "500", "stall"])
+async def test_llm_fault(voice_agent, speech, caplog, fault):
     first, second = speech(FIRST, sample_rate=48000), speech(SECOND, sample_rate=48000)
     async with FakeOpenAI() as fake:
         fake.expect(first)
         fake.expect(second)
-        answers = iter([APIStatusError("LLM answered HTTP 500", status_code=500), ANSWER])
-        model = scripted_llm(lambda ctx: next(answers))
-        run = await voice_agent(fake, lambda: model, retry=RETRY)
+        fake.chat.script(fault, ANSWER)
+        run = await voice_agent(fake, retry=RETRY)
         err, stopped = await two_turns(run, first, second)
         assert err.component == "llm" and err.turn == 1
         assert stopped.turn == 2 and stopped.text == ANSWER

@@ -6,30 +6,13 @@ from __future__ import annotations
 import json
 
 from livekit.agents import llm
-from livekit.plugins.openai.testing import FakeOpenAI
+from livekit.plugins.openai.testing import FakeOpenAI, Reply, ToolCall
 
 QUESTION = "What is the weather in Paris today?"
 FOLLOW_UP = "And how about tomorrow?"
 
 
-def weather_llm(scripted_llm, tool_name: str = "get_weather", arguments: str = '{"city": "Paris"}'):
-    """Asks for the tool on a user message, then answers with the tool's result."""
-    calls = iter(range(1000))
-
-    def answer(ctx: llm.ChatContext):
-        last = ctx.messages[-1]
-        if last.role == "user":
-            return [llm.FunctionCall(id=f"call_{next(calls)}", name=tool_name, arguments=arguments)]
-        if last.role == "tool":
-            if last.content.startswith("error"):
-                return "Sorry, the weather service failed."
-            return f"The forecast says {last.content}."
-        return "Hmm."
-
-    return scripted_llm(answer)
-
-
-async def test_tool_result_changes_the_answer(voice_agent, speech, scripted_llm):
+async def test_tool_result_changes_the_answer(voice_agent, speech):
     seen: list[str] = []
 
     @llm.function_tool
@@ -45,12 +28,13 @@ async def test_tool_result_changes_the_answer(voice_agent, speech, scripted_llm)
     question = speech(QUESTION, sample_rate=48000)
     async with FakeOpenAI() as fake:
         fake.expect(question)
-        model = weather_llm(scripted_llm)
-        run = await voice_agent(fake, lambda: model, tools=(get_weather,))
+        fake.chat.script(Reply(tool_calls=[ToolCall("get_weather", {"city": "Paris"})]))  # then its default reply
+        run = await voice_agent(fake, tools=(get_weather,))
         await run.mic.say(question)
         stopped = await run.wait_event("agent_stopped_speaking")
         assert seen == ["Paris"]
-        assert stopped.text == "The forecast says rainy and cold."
+        # the fake's answer to a tool result quotes it: the tool changed the answer
+        assert stopped.text == "Here is what I found: rainy and cold. Is there anything else?"
         call = (await run.wait_event("tool_called"))
         assert (call.name, json.loads(call.arguments), call.result, call.error) == (
             "get_weather", {"city": "Paris"}, "rainy and cold", None)
@@ -60,7 +44,7 @@ async def test_tool_result_changes_the_answer(voice_agent, speech, scripted_llm)
         assert (await run.wait_event("metrics")).tool_calls == 1
 
 
-async def test_failing_tool_goes_back_to_the_llm_and_the_job_goes_on(voice_agent, speech, scripted_llm):
+async def test_failing_tool_goes_back_to_the_llm_and_the_job_goes_on(voice_agent, speech):
     @llm.function_tool
     async def get_weather(city: str) -> str:
         """The weather in a city."""
@@ -70,15 +54,16 @@ async def test_failing_tool_goes_back_to_the_llm_and_the_job_goes_on(voice_agent
     async with FakeOpenAI() as fake:
         fake.expect(question)
         fake.expect(follow_up)
-        model = weather_llm(scripted_llm)
-        run = await voice_agent(fake, lambda: model, tools=(get_weather,))
+        fake.chat.script(Reply(tool_calls=[ToolCall("get_weather", {"city": "Paris"})]))  # then its default reply
+        run = await voice_agent(fake, tools=(get_weather,))
         await run.mic.say(question)
         stopped = await run.wait_event("agent_stopped_speaking")
-        assert stopped.text == "Sorry, the weather service failed."
+        assert "weather service unreachable" in stopped.text
         call = await run.wait_event("tool_called")
         assert "weather service unreachable" in call.error and call.result.startswith("error")
         # the tool message the LLM got carries the error
-        assert any(m.role == "tool" and "unreachable" in m.content for m in model.requests[-1].messages)
+        tool_msgs = [m for m in fake.chat.requests[1].messages if m["role"] == "tool"]
+        assert len(tool_msgs) == 1 and "unreachable" in tool_msgs[0]["content"]
         # the job is alive and takes the next turn
         await run.mic.say(follow_up)
         await run.wait_event("agent_stopped_speaking", 2)
@@ -86,7 +71,7 @@ async def test_failing_tool_goes_back_to_the_llm_and_the_job_goes_on(voice_agent
         assert [m.content for m in run.agent.chat_ctx.messages if m.role == "user"] == [QUESTION, FOLLOW_UP]
 
 
-async def test_invalid_tool_arguments_are_reported_to_the_llm(voice_agent, speech, scripted_llm):
+async def test_invalid_tool_arguments_are_reported_to_the_llm(voice_agent, speech):
     @llm.function_tool
     async def get_weather(city: str) -> str:
         """The weather in a city."""
@@ -95,10 +80,10 @@ async def test_invalid_tool_arguments_are_reported_to_the_llm(voice_agent, speec
     question = speech(QUESTION, sample_rate=48000)
     async with FakeOpenAI() as fake:
         fake.expect(question)
-        model = weather_llm(scripted_llm, arguments='{"town": 3}')
-        run = await voice_agent(fake, lambda: model, tools=(get_weather,))
+        fake.chat.script(Reply(tool_calls=[ToolCall("get_weather", '{"town": 3}')]))
+        run = await voice_agent(fake, tools=(get_weather,))
         await run.mic.say(question)
         stopped = await run.wait_event("agent_stopped_speaking")
-        assert stopped.text == "Sorry, the weather service failed."
         call = await run.wait_event("tool_called")
         assert call.error and "city" in call.error
+        assert stopped.text.startswith("Here is what I found: error")

@@ -11,12 +11,12 @@ QUESTION = "What is the weather in Paris today?"
 ANSWER = "It is sunny in Paris today. Enjoy your walk by the river."
 
 
-async def test_agent_answers_with_audio_and_transcriptions(voice_agent, speech, helpers, scripted_llm):
+async def test_agent_answers_with_audio_and_transcriptions(voice_agent, speech, helpers):
     question = speech(QUESTION, sample_rate=48000)
     async with FakeOpenAI() as fake:
         fake.expect(question)
-        model = scripted_llm(lambda ctx: ANSWER if ctx.messages[-1].content == QUESTION else "I did not get that.")
-        run = await voice_agent(fake, lambda: model)
+        fake.chat.script(ANSWER)
+        run = await voice_agent(fake)
         await run.mic.say(question)
         stopped = await run.wait_event("agent_stopped_speaking")
         assert stopped.text == ANSWER and not stopped.interrupted
@@ -33,6 +33,8 @@ async def test_agent_answers_with_audio_and_transcriptions(voice_agent, speech, 
         assert agent["text"] == ANSWER
         assert agent["attributes"][ATTR_TRACK_ID] == run.heard.track_sids[0]
         assert agent["attributes"][ATTR_SEGMENT_ID] != user["attributes"][ATTR_SEGMENT_ID]
+        sent = fake.chat.requests[0].messages
+        assert [(m["role"], m["content"]) for m in sent][1:] == [("user", QUESTION)]
         roles = [(m.role, m.content) for m in run.agent.chat_ctx.messages]
         assert roles[1:] == [("user", QUESTION), ("assistant", ANSWER)]
         metrics = await run.wait_event("metrics")
@@ -43,13 +45,12 @@ def voice_tasks() -> list[str]:
     return sorted(t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("voice-") and not t.done())
 
 
-async def test_agent_follows_the_next_participant_and_ends_cleanly(voice_agent, speech, clients, helpers, scripted_llm,
-                                                                mic_class):
+async def test_agent_follows_the_next_participant_and_ends_cleanly(voice_agent, speech, clients, helpers, mic_class):
     question = speech(QUESTION, sample_rate=48000)
     async with FakeOpenAI() as fake:
         fake.expect(question)
-        model = scripted_llm(lambda ctx: ANSWER)
-        run = await voice_agent(fake, lambda: model)
+        fake.chat.script(ANSWER)
+        run = await voice_agent(fake)
         agent, ctx = run.agent, run.contexts[0]
         assert agent.participant == "alice"
         bob = await clients.join(ctx.room.name, "bob")

@@ -135,6 +135,7 @@ class VoicePipelineAgent(rtc.EventEmitter[str]):
             vad=self.vad,
             stt=self.stt,
             sample_rate=self.options.input_sample_rate,
+            frame_ms=self.options.input_frame_ms,
             participant=identity,
             on_vad=self._on_vad,
             on_stt=self._on_stt,

@@ -32,6 +32,7 @@ class Listener:
         vad: VAD,
         stt: STT,
         sample_rate: int,
+        frame_ms: int = 10,
         participant: str | None,
         on_vad: Callable[[VADEvent], None],
         on_stt: Callable[[SpeechEvent], None],
@@ -45,6 +46,7 @@ class Listener:
         if self._adapter is None and not stt.capabilities.streaming:
             self._adapter = StreamAdapter(stt=stt, vad=vad)
         self._rate = sample_rate
+        self._frame_ms = frame_ms
         self._wanted = participant
         self._on_vad, self._on_stt, self._on_stt_error, self._on_link = on_vad, on_stt, on_stt_error, on_link
         self.identity: str | None = None
@@ -148,7 +150,7 @@ class Listener:
         self._read_task, self._track, self.track_sid = None, None, None
 
     async def _read(self, track: rtc.Track) -> None:
-        stream = rtc.AudioStream(track, sample_rate=self._rate, num_channels=1)
+        stream = rtc.AudioStream(track, sample_rate=self._rate, num_channels=1, frame_size_ms=self._frame_ms)
         try:
             async for ev in stream:
                 self._push(ev.frame)

@@ -25,6 +25,10 @@ class VoiceOptions:
     """LLM rounds with tool calls in one turn before the agent stops calling tools."""
     input_sample_rate: int = 16000
     """Rate the participant's microphone is read at (VAD and STT input)."""
+    input_frame_ms: int = 32
+    """Length of the microphone frames read from the track: 32 ms is one silero window at
+    16 kHz, so the VAD gets whole windows and the event loop a third of the frames of
+    10 ms reads (no later: a window is only complete when its last sample is in)."""
     publish_transcriptions: bool = True
     """Send ``lk.transcription`` text streams for the user's and the agent's speech."""
     drain_timeout: float = 8.0
@@ -37,6 +41,8 @@ class VoiceOptions:
                 raise ValueError(f"VoiceOptions.{name} must be >= 0 seconds, got {value!r}")
         if self.max_tool_steps < 0:
             raise ValueError(f"VoiceOptions.max_tool_steps must be >= 0, got {self.max_tool_steps}")
+        if not 10 <= self.input_frame_ms <= 100:
+            raise ValueError(f"VoiceOptions.input_frame_ms must be 10 to 100, got {self.input_frame_ms}")
         if self.input_sample_rate not in (8000, 16000, 24000, 48000):
             raise ValueError(
                 f"VoiceOptions.input_sample_rate must be 8000, 16000, 24000 or 48000, got {self.input_sample_rate}"
