@@ -1,4 +1,4 @@
-"""Entry point of livekit-plugins-openai: registers the ``openai`` STT and TTS.
+"""Entry point of livekit-plugins-openai: registers the ``openai`` STT, TTS and LLM.
 
 Loading this module imports neither the ``openai`` SDK nor the audio stack; the factories
 do, when an implementation is created.
@@ -10,7 +10,7 @@ from typing import Any
 
 from livekit.agents import hookimpl
 
-PLUGIN_API = (1, 0)
+PLUGIN_API = (1, 1)
 
 
 @hookimpl
@@ -31,3 +31,13 @@ def register_tts(register: Any) -> None:
         return TTS(**options)
 
     register("openai", create, description="OpenAI speech (tts-1), 24 kHz PCM streamed as it arrives")
+
+
+@hookimpl
+def register_llm(register: Any) -> None:
+    def create(**options: Any) -> Any:
+        from .llm import LLM
+
+        return LLM(**options)
+
+    register("openai", create, description="OpenAI Chat Completions (or any compatible server), streamed, with tools")

@@ -41,6 +41,8 @@ from livekit.agents.testing.loopback import LoopbackService
 from livekit.agents.testing.speech import closest_utterance, speech_segments, utterance_lengths
 from livekit.agents.utils.audio import pcm_wav
 
+from ._fake_chat import ChatFault, ChatRequest, FakeChat, Reply, ToolCall  # noqa: F401  (POST /v1/chat/completions)
+
 TRANSCRIPTION_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
 SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse")
@@ -110,6 +112,8 @@ class FakeOpenAI(LoopbackService):
         self.requests: list[Request] = []
         self.utterances: list[tuple[str, float]] = []
         self._faults: list[Fault] = []
+        self.chat = FakeChat(lambda: self.api_key, self.closing)
+        """The chat completions endpoint: ``fake.chat.script(...)``, ``fake.chat.requests``."""
 
     # --- control ----------------------------------------------------------------------
 
@@ -140,6 +144,7 @@ class FakeOpenAI(LoopbackService):
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         app.router.add_post("/v1/audio/speech", self._speech)
+        self.chat.routes(app)
 
     async def aclose(self) -> None:
         if self.hold is not None:
@@ -339,7 +344,7 @@ async def conformance_environment() -> AsyncIterator[dict[str, dict[str, Any]]]:
     async with FakeOpenAI() as fake:
         fake.expect(speech(CONFORMANCE_TEXT))
         options = {"api_key": fake.api_key, "base_url": fake.base_url}
-        yield {"stt:openai": dict(options), "tts:openai": dict(options)}
+        yield {"stt:openai": dict(options), "tts:openai": dict(options), "llm:openai": dict(options)}
 
 
 if __name__ == "__main__":  # python -m livekit.plugins.openai.testing --port N
