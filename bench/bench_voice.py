@@ -98,6 +98,7 @@ class Run:
     turns: list[Turn] = field(default_factory=list)
     cpu_per_turn: float = 0.0
     window: float = 0.55
+    missed: list[int] = field(default_factory=list)
 
     def p(self, q: float, attr: str = "latency") -> float:
         values = sorted(getattr(t, attr) for t in self.turns if getattr(t, attr) is not None)
@@ -137,7 +138,8 @@ def make_fake():  # type: ignore[no-untyped-def]
     return TimedFake()
 
 
-async def participant_turns(server, fake, room_name: str, turns: int, label: str) -> list[Turn]:  # type: ignore[no-untyped-def]
+async def participant_turns(server, fake, room_name: str, turns: int, label: str,  # type: ignore[no-untyped-def]
+                            missed: list[int]) -> list[Turn]:
     from livekit import rtc
 
     from livekit.agents.testing.speech import speech
@@ -193,12 +195,14 @@ async def participant_turns(server, fake, room_name: str, turns: int, label: str
             while len(speech_end) <= n:
                 await asyncio.sleep(0.005)
             t_end = speech_end[n]
-            deadline = time.monotonic() + 20
-            while not any(t > t_end for t in loud):
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"{label}: no answer within 20 s in turn {n}")
+            deadline = time.monotonic() + 10
+            while not any(t > t_end for t in loud) and time.monotonic() < deadline:
                 await asyncio.sleep(0.005)
-            first = next(t for t in loud if t > t_end)
+            first = next((t for t in loud if t > t_end), None)
+            if first is None:  # e.g. the VAD cut the question in two and the fake heard neither part
+                print(f"    {label} turn {n}: no answer within 10 s (counted as missed)", file=sys.stderr, flush=True)
+                missed.append(n)
+                continue
             stt_at = fake.after(t_end, "/audio/transcriptions")
             llm_at = fake.after(stt_at or t_end, "/chat/completions")
             tts_at = fake.after(llm_at or t_end, "/audio/speech")
@@ -235,10 +239,11 @@ async def measure(server, argv: list[str], env_extra: dict[str, str], label: str
                 await asyncio.sleep(0.1)
             room = f"bench-voice-{os.getpid()}-{int(time.time() * 1000) % 100000}"
             box: dict[str, float] = {}
+            missed: list[int] = []
 
             async def turns_with_cpu() -> list[Turn]:
                 box["cpu0"] = tree_cpu(proc.pid)
-                return await participant_turns(server, fake, room, turns, label)
+                return await participant_turns(server, fake, room, turns, label, missed)
 
             results = await turns_with_cpu()
             cpu = tree_cpu(proc.pid) - box["cpu0"]
@@ -253,7 +258,7 @@ async def measure(server, argv: list[str], env_extra: dict[str, str], label: str
                 proc.kill()
                 proc.wait()
             os.unlink(log.name)
-    return Run(label, results, cpu / (turns + 1), window)
+    return Run(label, results, cpu / (turns + 1), window, missed)
 
 
 def report(runs: list[Run], turns: int) -> None:
@@ -262,7 +267,8 @@ def report(runs: list[Run], turns: int) -> None:
     print(f"{'':<46} {'p50':>7} {'p95':>7} | {'->STT':>6} {'->LLM':>6} {'->TTS':>6} {'->heard':>7} | {'CPU/turn':>8}")
     for r in runs:
         print(f"{r.label:<46} {r.p(0.5):7.3f} {r.p(0.95):7.3f} | {r.p(0.5, 'stt'):6.3f} {r.p(0.5, 'llm'):6.3f} "
-              f"{r.p(0.5, 'tts'):6.3f} {r.p(0.5):7.3f} | {r.cpu_per_turn:7.3f}s")
+              f"{r.p(0.5, 'tts'):6.3f} {r.p(0.5):7.3f} | {r.cpu_per_turn:7.3f}s"
+              + (f"  ({len(r.missed)} turn(s) unanswered: {r.missed})" if r.missed else ""))
     print("(split columns: p50 seconds from the end of speech to the STT, LLM and TTS requests reaching the fake)")
     by = {r.label.split(":")[0] + ":" + r.label.split(":")[1].split("(")[0].strip(): r for r in runs}
     ours_d, other_d = by.get("ours:defaults"), by.get("other:defaults")
