@@ -146,6 +146,33 @@ async def _run_worker(argv: list[str], env: dict[str, str], cwd: Path, server: A
             proc.wait()
 
 
+async def _run_fake(args: list[str], env: dict[str, str]) -> None:
+    """``python -m livekit.plugins.openai.testing ... [&]``: the simulation starts (on a
+    free port here), says it is one, answers on its port, and stops on SIGTERM."""
+    args = [a for a in args if a != "&"]
+    if "--port" in args:
+        args[args.index("--port") + 1] = "0"
+    proc = subprocess.Popen([sys.executable, "-m", "livekit.plugins.openai.testing", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out = ""
+        while "serving on" not in out:
+            line = await asyncio.to_thread(proc.stdout.readline)  # type: ignore[union-attr]
+            assert line, f"the fake exited ({proc.wait()}):\n{out}"
+            out += line
+        assert out.startswith("SIMULATION"), out
+        base = re.search(r"serving on (\S+)", out).group(1)  # type: ignore[union-attr]
+        import urllib.error
+        import urllib.request
+
+        with pytest.raises(urllib.error.HTTPError) as denied:  # no key: OpenAI's 401
+            await asyncio.to_thread(urllib.request.urlopen, urllib.request.Request(f"{base}/audio/speech", data=b"{}"))
+        assert denied.value.code == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+
 async def _check(cmd: Command, server: Any, tmp: Path, session_env: dict[str, str]) -> None:
     line = _substitute(_strip_comment(cmd.line), server)
     for part in [p.strip() for p in line.split("&&")]:
@@ -172,6 +199,8 @@ async def _check(cmd: Command, server: Any, tmp: Path, session_env: dict[str, st
             assert (ROOT / "examples/agents/Dockerfile").exists()
             if words[1] == "build":
                 assert words[words.index("-f") + 1] == "examples/agents/Dockerfile"
+        elif prog == "python" and words[1:3] == ["-m", "livekit.plugins.openai.testing"]:
+            await _run_fake(words[3:], env)
         elif prog == "python" and {"start", "dev", "connect"} & set(words):
             script = words[1]
             if script == "my_agent.py":  # the README's example, as a user copies it

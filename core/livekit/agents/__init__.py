@@ -39,6 +39,7 @@ _EXPORTS = {
     "vad": ".vad:",
     "llm": ".llm:",
     "tokenize": ".tokenize:",
+    "voice": ".voice:",
     "utils": ".utils:",
     "exceptions": ".exceptions:",
     "hookspecs": ".hookspecs:",
@@ -48,7 +49,7 @@ __all__ = ["__version__", "PLUGIN_API", "hookimpl", *_EXPORTS]
 
 
 if TYPE_CHECKING:
-    from . import exceptions, hookspecs, llm, stt, tokenize, tts, utils, vad
+    from . import exceptions, hookspecs, llm, stt, tokenize, tts, utils, vad, voice
     from .cli.app import run_app
     from .job import AutoDisconnect, AutoSubscribe, JobContext, JobType
     from .job_end import JobEnd, JobEndKind

@@ -377,3 +377,9 @@ async def conformance_environment() -> AsyncIterator[dict[str, dict[str, Any]]]:
         fake.expect(speech(CONFORMANCE_TEXT))
         options = {"api_key": fake.api_key, "base_url": fake.base_url}
         yield {"stt:openai": dict(options), "tts:openai": dict(options), "llm:openai": dict(options)}
+
+
+if __name__ == "__main__":  # python -m livekit.plugins.openai.testing --port N
+    from .standalone import main
+
+    raise SystemExit(main())

@@ -1,0 +1,331 @@
+"""Voice turn latency and CPU: end of the user's speech -> first non-silent agent audio at
+the participant, ours (VoicePipelineAgent) beside livekit-agents 1.8.9's AgentSession.
+
+    python bench/bench_voice.py [--turns 12] [--skip-other]
+
+Both agents run as workers (their own processes) on one local LiveKit server and talk to
+one zero-latency loopback OpenAI fake (whisper-1 transcription, gpt-4o-mini chat
+completions, tts-1 PCM speech), pointed at by OPENAI_BASE_URL. A real rtc participant
+speaks an espeak question per turn and listens to the agent's track. Per turn:
+
+* latency: the instant the question's last speech sample left the participant -> the
+  first non-silent frame of the agent's answer it received (p50 / p95);
+* split (from the fake's log of request arrivals): end of speech -> STT request (the VAD
+  silence window is in here) -> LLM request -> TTS request -> first frame received;
+* CPU: user+system time of the worker's process tree over the turns, per turn.
+
+Configurations: each framework at its defaults, and both with the same silero silence
+window (ours: endpointing inside the window; theirs: ``turn_detection="vad"``), where the
+time outside the window is compared. The first turn of each run is a warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+QUESTION = "What is the weather like in Paris today?"
+ANSWER = "It is sunny and warm in Paris today."
+RATE = 48000
+LOUD_RMS = 200.0
+
+
+# --- the worker of ours (run as `python bench/bench_voice.py worker start ...`) -------------
+
+
+def worker_main() -> None:
+    from livekit import agents
+
+    from livekit.agents.voice import VoiceOptions, VoicePipelineAgent
+    from livekit.plugins import silero
+
+    silence = os.environ.get("BENCH_MIN_SILENCE", "default")
+    vad = silero.VAD() if silence == "default" else silero.VAD(min_silence_duration=float(silence))
+
+    async def entry(ctx: agents.JobContext) -> None:
+        agent = VoicePipelineAgent(vad=vad, stt="openai", llm="openai", tts="openai",
+                                   instructions="You are a helpful voice assistant.", options=VoiceOptions())
+        await agent.start(ctx)
+
+    async def handler(req: agents.JobRequest) -> None:
+        await req.accept(entry, subscribe_cb=agents.AutoSubscribe.AUDIO_ONLY)
+
+    sys.argv = [sys.argv[0], *sys.argv[2:]]
+    agents.run_app(agents.Worker(request_handler=handler, worker_type=agents.JobType.JT_ROOM))
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+
+def tree_cpu(pid: int) -> float:
+    """User+system CPU seconds of ``pid`` and its descendants (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo, seen = 0.0, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return total
+
+
+@dataclass
+class Turn:
+    latency: float
+    stt: float | None
+    llm: float | None
+    tts: float | None
+
+
+@dataclass
+class Run:
+    label: str
+    turns: list[Turn] = field(default_factory=list)
+    cpu_per_turn: float = 0.0
+    window: float = 0.55
+    missed: list[int] = field(default_factory=list)
+
+    def p(self, q: float, attr: str = "latency") -> float:
+        values = sorted(getattr(t, attr) for t in self.turns if getattr(t, attr) is not None)
+        if not values:
+            return float("nan")
+        k = min(len(values) - 1, max(0, round(q * (len(values) - 1))))
+        return values[k]
+
+
+def make_fake():  # type: ignore[no-untyped-def]
+    from aiohttp import web
+
+    from livekit.plugins.openai.testing import FakeOpenAI
+
+    class TimedFake(FakeOpenAI):
+        """The fake, at zero latency, with each request's arrival time."""
+
+        def __init__(self) -> None:
+            super().__init__(chunk_interval=0.0)
+            self.arrivals: list[tuple[float, str]] = []
+            chat = getattr(self, "chat", None)
+            if chat is not None and hasattr(chat, "chunk_interval"):
+                chat.chunk_interval = 0.0
+
+        def routes(self, app: web.Application) -> None:
+            @web.middleware
+            async def stamp(request: web.Request, handler):  # type: ignore[no-untyped-def]
+                self.arrivals.append((time.monotonic(), request.path))
+                return await handler(request)
+
+            app.middlewares.append(stamp)
+            super().routes(app)
+
+        def after(self, t: float, path_end: str) -> float | None:
+            return next((at for at, path in self.arrivals if at >= t and path.endswith(path_end)), None)
+
+    return TimedFake()
+
+
+async def participant_turns(server, fake, room_name: str, turns: int, label: str,  # type: ignore[no-untyped-def]
+                            missed: list[int]) -> list[Turn]:
+    from livekit import rtc
+
+    from livekit.agents.testing.speech import speech
+    from livekit.agents.utils.audio import rms
+
+    sample = speech(QUESTION, sample_rate=RATE)
+    fake.expect(sample)
+    frames = list(sample.frames(10))
+    speech_end_index = int(sample.segments[-1][1] * 100)
+    room = rtc.Room()
+    loud: list[float] = []
+    got_track = asyncio.Event()
+    readers: list[asyncio.Task] = []
+
+    async def read(track: rtc.Track) -> None:
+        async for ev in rtc.AudioStream(track, sample_rate=RATE, num_channels=1):
+            if rms(ev.frame) > LOUD_RMS:
+                loud.append(time.monotonic())
+
+    def on_track(track: rtc.Track, pub: rtc.RemoteTrackPublication, p: rtc.RemoteParticipant) -> None:
+        if track.kind == rtc.TrackKind.KIND_AUDIO:
+            readers.append(asyncio.create_task(read(track)))
+            got_track.set()
+
+    room.on("track_subscribed", on_track)
+    await room.connect(server.url, server.token("bench-user", room_name))
+    source = rtc.AudioSource(RATE, 1, queue_size_ms=40)
+    track = rtc.LocalAudioTrack.create_audio_track("mic", source)
+    await room.local_participant.publish_track(track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE))
+    silence = rtc.AudioFrame(bytes(RATE // 100 * 2), RATE, 1, RATE // 100)
+    speaking: list[rtc.AudioFrame] = []
+    speech_end: list[float] = []
+
+    async def pump() -> None:
+        i = 0
+        while True:
+            if speaking:
+                await source.capture_frame(speaking.pop(0))
+                i += 1
+                if i == speech_end_index:
+                    speech_end.append(time.monotonic() + source.queued_duration)
+            else:
+                i = 0
+                await source.capture_frame(silence)
+
+    pumping = asyncio.create_task(pump())
+    results: list[Turn] = []
+    try:
+        await asyncio.wait_for(got_track.wait(), 60)
+        await asyncio.sleep(2.0)  # the agent subscribes to the microphone
+        for n in range(turns + 1):
+            speaking.extend(frames)
+            while len(speech_end) <= n:
+                await asyncio.sleep(0.005)
+            t_end = speech_end[n]
+            deadline = time.monotonic() + 10
+            while not any(t > t_end for t in loud) and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+            first = next((t for t in loud if t > t_end), None)
+            if first is None:  # e.g. the VAD cut the question in two and the fake heard neither part
+                print(f"    {label} turn {n}: no answer within 10 s (counted as missed)", file=sys.stderr, flush=True)
+                missed.append(n)
+                continue
+            stt_at = fake.after(t_end, "/audio/transcriptions")
+            llm_at = fake.after(stt_at or t_end, "/chat/completions")
+            tts_at = fake.after(llm_at or t_end, "/audio/speech")
+            if n > 0:
+                results.append(Turn(first - t_end, *(None if t is None else t - t_end for t in (stt_at, llm_at, tts_at))))
+            print(f"    {label} turn {n}{' (warm-up)' if n == 0 else ''}: {first - t_end:.3f} s", file=sys.stderr, flush=True)
+            while not loud or time.monotonic() - loud[-1] < 1.5:  # the answer ends
+                await asyncio.sleep(0.05)
+    finally:
+        pumping.cancel()
+        for r in readers:
+            r.cancel()
+        await room.disconnect()
+    return results
+
+
+async def measure(server, argv: list[str], env_extra: dict[str, str], label: str, turns: int, window: float) -> Run:  # type: ignore[no-untyped-def]
+    from livekit.agents.testing.server import free_port
+    from livekit.plugins.openai.testing import Reply  # type: ignore[attr-defined]
+
+    async with make_fake() as fake:
+        fake.chat.script(*[Reply(text=ANSWER) for _ in range(20 * (turns + 1))])
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "OPENAI_"))}
+        env.update(server.env())
+        env.update(OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY=fake.api_key, BENCH_HTTP_PORT=str(free_port()),
+                   PYTHONUNBUFFERED="1", **env_extra)
+        with tempfile.NamedTemporaryFile("w+b", suffix=".log", delete=False) as log:
+            proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=HERE.parent)
+        try:
+            deadline = time.monotonic() + 90
+            while "registered worker" not in Path(log.name).read_text(errors="replace"):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"{label}: the worker did not register:\n{Path(log.name).read_text()[-3000:]}")
+                await asyncio.sleep(0.1)
+            room = f"bench-voice-{os.getpid()}-{int(time.time() * 1000) % 100000}"
+            box: dict[str, float] = {}
+            missed: list[int] = []
+
+            async def turns_with_cpu() -> list[Turn]:
+                box["cpu0"] = tree_cpu(proc.pid)
+                return await participant_turns(server, fake, room, turns, label, missed)
+
+            results = await turns_with_cpu()
+            cpu = tree_cpu(proc.pid) - box["cpu0"]
+        except SystemExit:
+            print(Path(log.name).read_text(errors="replace")[-4000:], file=sys.stderr)
+            raise
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            os.unlink(log.name)
+    return Run(label, results, cpu / (turns + 1), window, missed)
+
+
+def report(runs: list[Run], turns: int) -> None:
+    print(f"\nVoice turn: end of user speech -> first non-silent agent frame at the participant "
+          f"({turns} turns each after a warm-up; zero-latency OpenAI fake; LiveKit server on loopback)")
+    print(f"{'':<46} {'p50':>7} {'p95':>7} | {'->STT':>6} {'->LLM':>6} {'->TTS':>6} {'->heard':>7} | {'CPU/turn':>8}")
+    for r in runs:
+        print(f"{r.label:<46} {r.p(0.5):7.3f} {r.p(0.95):7.3f} | {r.p(0.5, 'stt'):6.3f} {r.p(0.5, 'llm'):6.3f} "
+              f"{r.p(0.5, 'tts'):6.3f} {r.p(0.5):7.3f} | {r.cpu_per_turn:7.3f}s"
+              + (f"  ({len(r.missed)} turn(s) unanswered: {r.missed})" if r.missed else ""))
+    print("(split columns: p50 seconds from the end of speech to the STT, LLM and TTS requests reaching the fake)")
+    by = {r.label.split(":")[0] + ":" + r.label.split(":")[1].split("(")[0].strip(): r for r in runs}
+    ours_d, other_d = by.get("ours:defaults"), by.get("other:defaults")
+    ours_v, other_v = by.get("ours:equal window"), by.get("other:equal window")
+    print()
+    if ours_d and other_d:
+        ratio = ours_d.p(0.5) / other_d.p(0.5)
+        print(f"defaults: p50 {ours_d.p(0.5):.3f} s vs {other_d.p(0.5):.3f} s = {ratio:.2f}x (goal <= 0.5x: "
+              f"{'met' if ratio <= 0.5 else 'NOT met'})")
+        cr = ours_d.cpu_per_turn / other_d.cpu_per_turn
+        print(f"CPU per turn at defaults: {ours_d.cpu_per_turn:.3f} s vs {other_d.cpu_per_turn:.3f} s = {cr:.2f}x "
+              f"(goal <= 0.5x: {'met' if cr <= 0.5 else 'NOT met'})")
+    if ours_v and other_v:
+        a, b = ours_v.p(0.5) - ours_v.window, other_v.p(0.5) - other_v.window
+        ratio = a / b if b > 0 else float("nan")
+        print(f"equal VAD silence window ({ours_v.window:.2f} s): p50 outside the window {a:.3f} s vs {b:.3f} s = "
+              f"{ratio:.2f}x (goal <= 0.5x: {'met' if ratio <= 0.5 else 'NOT met'})")
+        cr = ours_v.cpu_per_turn / other_v.cpu_per_turn
+        print(f"CPU per turn at the equal window: {ours_v.cpu_per_turn:.3f} s vs {other_v.cpu_per_turn:.3f} s = {cr:.2f}x")
+
+
+async def run(turns: int, skip_other: bool, window: float) -> None:
+    from livekit.agents.testing.server import LiveKitServer
+
+    ours = [sys.executable, __file__, "worker", "start", "--load-threshold=inf", "--log-level=INFO", "--http-port=0"]
+    runs: list[Run] = []
+    with LiveKitServer() as server:
+        cases = [("ours:defaults", ours, {}), ("ours:equal window", ours, {"BENCH_MIN_SILENCE": str(window)})]
+        if not skip_other:
+            from _otherfw import VERSION, python
+
+            other = [python(), str(HERE / "_otherfw_voice_worker.py"), "start", "--log-level=INFO"]
+            cases += [
+                (f"other:defaults (livekit-agents {VERSION})", other, {}),
+                (f"other:equal window (livekit-agents {VERSION}, turn_detection=vad)", other,
+                 {"BENCH_MIN_SILENCE": str(window), "BENCH_TURN_DETECTION": "vad"}),
+            ]
+        for label, argv, env in cases:
+            print(f"==> {label}", file=sys.stderr, flush=True)
+            runs.append(await measure(server, argv, env, label, turns, window))
+    report(runs, turns)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "worker":
+        worker_main()
+        return
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--turns", type=int, default=12)
+    ap.add_argument("--window", type=float, default=0.55, help="the equal silero silence window, seconds")
+    ap.add_argument("--skip-other", action="store_true", help="do not run livekit-agents 1.8.9")
+    args = ap.parse_args()
+    if args.turns < 10:
+        ap.error("--turns must be at least 10")
+    sys.path.insert(0, str(HERE))
+    asyncio.run(run(args.turns, args.skip_other, args.window))
+
+
+if __name__ == "__main__":
+    main()
