@@ -55,7 +55,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over core (livekit.agents): its public API is typed and checked."""
-    session.install("-e", "./core", "mypy>=1.10")
+    session.install("-e", "./core[test]", "mypy>=1.10")
     session.run("mypy", *(session.posargs or []), "-p", "livekit.agents", env={"MYPYPATH": str(ROOT / "core")})
 
 
