@@ -65,13 +65,17 @@ class Listener:
 
         source = rtc.AudioSource(sample.sample_rate, 1)
         track = rtc.LocalAudioTrack.create_audio_track("mic", source)
+        subscribed = asyncio.Event()
+        self.room.on("local_track_subscribed", lambda _track: subscribed.set())
         await self.room.local_participant.publish_track(
             track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         )
-        await asyncio.sleep(0.5)  # the agent subscribes
+        await asyncio.wait_for(subscribed.wait(), 30)  # the agent subscribed to the microphone
+        silence = rtc.AudioFrame(bytes(sample.sample_rate // 50), sample.sample_rate, 1, sample.sample_rate // 100)
+        for _ in range(100):  # 1 s of leading silence while the agent's audio stream starts
+            await source.capture_frame(silence)
         for frame in sample.frames(10):
             await source.capture_frame(frame)
-        silence = rtc.AudioFrame(bytes(960), sample.sample_rate, 1, sample.sample_rate // 100)
         for _ in range(150):  # 1.5 s of trailing silence ends the last utterance
             await source.capture_frame(silence)
 
