@@ -59,18 +59,19 @@ class Listener:
         self._stt_task: asyncio.Task[None] | None = None
         self._vad_task: asyncio.Task[None] | None = None
         self._closed = False
-        self._handlers: list[tuple[str, Callable[..., Any]]] = []
+        self._handlers: list[tuple[Any, Callable[..., Any]]] = []
 
     # --- linking -----------------------------------------------------------------------
 
     def start(self) -> None:
-        for name, fn in (
+        events: tuple[tuple[Any, Callable[..., Any]], ...] = (
             ("participant_connected", self._on_participant_connected),
             ("participant_disconnected", self._on_participant_disconnected),
             ("track_published", self._on_track_published),
             ("track_subscribed", self._on_track_subscribed),
             ("track_unsubscribed", self._on_track_unsubscribed),
-        ):
+        )
+        for name, fn in events:  # names typed Any: rtc's on() takes a Literal of event names
             self._room.on(name, fn)
             self._handlers.append((name, fn))
         self._open_streams()
