@@ -21,7 +21,8 @@ def test_interface_values_pickle() -> None:
     job = synthetic_job("room-a", 1, "alice")
     values = [
         JobInfo(job=job, agent_identity="agent-1", status="running", pid=42),
-        Assignment(job=job, url="ws://127.0.0.1:7880", token="eyJ.secret.token"),
+        Assignment(job=job, url="ws://127.0.0.1:7880", token="eyJ.secret.token",
+                   fallback_urls=("ws://127.0.0.1:7890",)),
         JobEnd(JobEndKind.FAILED, "RuntimeError: boom"),
         OfferAnswer(AcceptInfo("agent-1", "Agent", "{}", {"k": "v"})),
         OfferAnswer(None, "rejected by the request handler"),
@@ -31,6 +32,17 @@ def test_interface_values_pickle() -> None:
     restored = pickle.loads(pickle.dumps(values[0]))
     assert restored.job.participant.identity == "alice" and restored.room_name == "room-a"
     assert "secret" not in repr(values[1])  # a token is never printed
+
+
+def test_an_assignment_reaches_a_job_process_with_the_fallback_urls() -> None:
+    """A job in a job process rejoins its room through the worker's other nodes: the
+    assignment sent over the executor's socket keeps them."""
+    from livekit.agents.executor._child import assignment_from_wire, assignment_to_wire
+
+    sent = Assignment(job=synthetic_job("room-a", 1, None), url="ws://127.0.0.1:7880", token="t",
+                      fallback_urls=("ws://127.0.0.1:7890", "ws://127.0.0.1:7900"))
+    received = assignment_from_wire(pickle.loads(pickle.dumps(assignment_to_wire(sent))))
+    assert received == sent and received.fallback_urls == sent.fallback_urls
 
 
 @pytest.mark.parametrize(

@@ -96,13 +96,15 @@ def info_from_wire(data: dict[str, Any]) -> JobInfo:
 
 
 def assignment_to_wire(assignment: Assignment) -> dict[str, Any]:
-    return {"job": assignment.job.SerializeToString(), "url": assignment.url, "token": assignment.token}
+    return {"job": assignment.job.SerializeToString(), "url": assignment.url, "token": assignment.token,
+            "fallback_urls": list(assignment.fallback_urls)}
 
 
 def assignment_from_wire(data: dict[str, Any]) -> Assignment:
     from livekit.protocol import agent as agent_pb
 
-    return Assignment(job=agent_pb.Job.FromString(data["job"]), url=data["url"], token=data["token"])
+    return Assignment(job=agent_pb.Job.FromString(data["job"]), url=data["url"], token=data["token"],
+                      fallback_urls=tuple(data.get("fallback_urls", ())))
 
 
 class _Events:

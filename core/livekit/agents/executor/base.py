@@ -84,7 +84,7 @@ class Assignment:
     room when the node of ``url`` is lost (:mod:`livekit.agents.rejoin`)."""
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_assignment, (self.job.SerializeToString(), self.url, self.token))
+        return (_assignment, (self.job.SerializeToString(), self.url, self.token, self.fallback_urls))
 
     def __repr__(self) -> str:
         return f"Assignment(job={self.job.id!r}, url={self.url!r}, token='***')"
@@ -146,8 +146,8 @@ def job_from_bytes(data: bytes) -> agent_pb.Job:
     return agent_pb.Job.FromString(data)
 
 
-def _assignment(job: bytes, url: str, token: str) -> Assignment:
-    return Assignment(job_from_bytes(job), url, token)
+def _assignment(job: bytes, url: str, token: str, fallback_urls: tuple[str, ...] = ()) -> Assignment:
+    return Assignment(job_from_bytes(job), url, token, fallback_urls)
 
 
 def _job_info(job: bytes, identity: str, status: str, started_at: float, pid: int | None) -> JobInfo:
