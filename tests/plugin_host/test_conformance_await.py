@@ -33,7 +33,8 @@ async def test_awaited_runs_the_check():
 
 def test_a_check_that_is_not_awaited_fails_the_test(pytester):
     pytester.makepyfile(test_checks=TESTS)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "asyncio_mode=auto")
+    # -rN: no short summary (untruncated under CI=true, it would repeat each message)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "asyncio_mode=auto", "-rN")
     result.assert_outcomes(failed=3)
     out = result.stdout.str()
     assert out.count("conformance.check_sentence_tokenizer was called but never awaited, so the check did not run") == 2

@@ -40,8 +40,13 @@ async def test_audio_far_faster_than_real_time_is_out_of_range():
     async with FakeGoogleCloud(max_ahead_seconds=2.0) as fake:
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await stream(fake, [CHUNK] * 40)  # 4 s of audio at once
-        assert info.value.code() == grpc.StatusCode.OUT_OF_RANGE
-        assert "streamed too fast" in info.value.details()
+        # the fake's answer; the client sees it, or (grpc's race when the server ends a call
+        # while the client is still writing into it) INTERNAL from its own failed write
+        assert fake.calls[-1].status == "OUT_OF_RANGE"
+        assert fake.calls[-1].audio_seconds < 4.0  # it stopped the stream before the end
+        if info.value.code() != grpc.StatusCode.INTERNAL:
+            assert info.value.code() == grpc.StatusCode.OUT_OF_RANGE
+            assert "streamed too fast" in info.value.details()
         # a burst within the tolerance is fine
         await stream(fake, [CHUNK] * 15)
 
