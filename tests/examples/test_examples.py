@@ -104,11 +104,16 @@ async def _transcribe_with(provider: str, fake: Any, server: Any, lk: Any, agent
         await listener.join(server, room)
         await helpers.wait_until(lambda: _agent_joined(lk, room, "transcriber-"), 20, "the transcriber to join")
         await listener.speak(sample)
-        await helpers.wait_until(
-            lambda: len([m for m in listener.messages.get("transcripts", []) if m["final"]]) >= 2,
-            30,
-            "two final transcripts",
-        )
+        try:
+            await helpers.wait_until(
+                lambda: len([m for m in listener.messages.get("transcripts", []) if m["final"]]) >= 2,
+                60,
+                "two final transcripts",
+            )
+        except AssertionError as exc:
+            heard = getattr(fake, "similarities", None)
+            raise AssertionError(f"{exc}; got {listener.messages.get('transcripts')}; the fake's similarity "
+                                 f"scores: {heard}\n{worker.output()[-3000:]}") from None
         finals = [m["text"] for m in listener.messages["transcripts"] if m["final"]]
         assert finals == utterances, worker.output()[-3000:]
         assert all(m["participant"] == f"listener-{room}" for m in listener.messages["transcripts"])
