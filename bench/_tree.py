@@ -8,6 +8,8 @@ import os
 import sys
 import time
 
+from livekit.agents.executor.process import process_memory_mb
+
 
 def descendants(root: int) -> list[int]:
     """``root`` and every process below it."""
@@ -30,26 +32,12 @@ def descendants(root: int) -> list[int]:
     return out
 
 
-def memory_mb(pid: int) -> tuple[float, float]:
-    rss = pss = 0.0
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Rss:"):
-                    rss = int(line.split()[1]) / 1024
-                elif line.startswith("Pss:"):
-                    pss = int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return rss, pss
-
-
 def tree_memory_mb(root: int) -> tuple[float, float, int]:
     """``(RSS, PSS, processes)`` of the tree under ``root``."""
     rss = pss = 0.0
     pids = descendants(root)
     for pid in pids:
-        r, p = memory_mb(pid)
+        r, p = process_memory_mb(pid)
         rss += r
         pss += p
     return rss, pss, len(pids)
