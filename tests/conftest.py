@@ -123,28 +123,46 @@ async def leave_all(clients: list[Client]) -> None:
         raise errors[0]
 
 
+class ClientFactory:
+    """Joins real ``livekit.rtc`` participants to rooms and makes them all leave at the end.
+
+    ``join(room, identity)`` joins through the default server; ``join_via(server, room,
+    identity)`` through any server or cluster node (anything with ``url`` and
+    ``token(identity, room)``)."""
+
+    def __init__(self, server: Any = None) -> None:
+        self.server = server
+        self.made: list[Client] = []
+
+    async def join(self, room_name: str, identity: str | None = None) -> Client:
+        if self.server is None:
+            raise TypeError("this factory has no default server: use join_via(server, room, identity)")
+        return await self.join_via(self.server, room_name, identity)
+
+    async def join_via(self, server: Any, room_name: str, identity: str | None = None) -> Client:
+        from livekit import rtc
+
+        identity = identity or f"user-{uuid.uuid4().hex[:6]}"
+        room = rtc.Room()
+        client = Client(room=room, identity=identity)
+        room.on("data_received", lambda pkt: client.data.append(
+            (pkt.participant.identity if pkt.participant else "", pkt.data)))
+        room.on("participant_connected", lambda p: client.joined.append(p.identity))
+        room.on("participant_disconnected", lambda p: client.left.append(p.identity))
+        await room.connect(server.url, server.token(identity, room_name))
+        self.made.append(client)
+        return client
+
+    async def aclose(self) -> None:
+        await leave_all(self.made)
+
+
 @pytest.fixture
 async def clients(livekit_server: Any):
     """``await clients.join(room, identity)`` -> :class:`Client`; all leave at the end."""
-    from livekit import rtc
-
-    made: list[Client] = []
-
-    class Factory:
-        async def join(self, room_name: str, identity: str | None = None) -> Client:
-            identity = identity or f"user-{uuid.uuid4().hex[:6]}"
-            room = rtc.Room()
-            client = Client(room=room, identity=identity)
-            room.on("data_received", lambda pkt: client.data.append(
-                (pkt.participant.identity if pkt.participant else "", pkt.data)))
-            room.on("participant_connected", lambda p: client.joined.append(p.identity))
-            room.on("participant_disconnected", lambda p: client.left.append(p.identity))
-            await room.connect(livekit_server.url, livekit_server.token(identity, room_name))
-            made.append(client)
-            return client
-
-    yield Factory()
-    await leave_all(made)
+    factory = ClientFactory(livekit_server)
+    yield factory
+    await factory.aclose()
 
 
 class ServerHelpers:
@@ -287,6 +305,7 @@ def helpers() -> Any:
         cleanup = staticmethod(cleanup)
         worker_kwargs = staticmethod(worker_kwargs)
         Client = Client
+        ClientFactory = ClientFactory
 
     return H
 

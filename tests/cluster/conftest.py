@@ -5,7 +5,6 @@ chosen node, and the server API of each node."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
@@ -20,26 +19,11 @@ def audio_peak(frame: rtc.AudioFrame) -> int:
 
 @pytest.fixture
 async def node_clients(livekit_cluster: Any, helpers: Any):
-    """``await node_clients.join(node, room, identity)`` -> a :class:`Client` connected through
-    ``node``; all leave at the end."""
-    made: list[Any] = []
-    Client = helpers.Client
-
-    class Factory:
-        async def join(self, node: Any, room_name: str, identity: str | None = None) -> Any:
-            identity = identity or f"user-{uuid.uuid4().hex[:6]}"
-            room = rtc.Room()
-            client = Client(room=room, identity=identity)
-            room.on("data_received", lambda pkt: client.data.append(
-                (pkt.participant.identity if pkt.participant else "", pkt.data)))
-            room.on("participant_connected", lambda p: client.joined.append(p.identity))
-            room.on("participant_disconnected", lambda p: client.left.append(p.identity))
-            await room.connect(node.url, node.token(identity, room_name))
-            made.append(client)
-            return client
-
-    yield Factory()
-    await asyncio.gather(*(c.leave() for c in made), return_exceptions=True)
+    """``await node_clients.join_via(node, room, identity)`` -> a ``Client`` connected through
+    ``node`` (the shared factory of tests/conftest.py); all leave at the end."""
+    factory = helpers.ClientFactory()
+    yield factory
+    await factory.aclose()
 
 
 @pytest.fixture

@@ -53,7 +53,7 @@ async def test_job_for_room_on_node_b_reaches_worker_on_node_a_and_audio_flows_b
         room = helpers.unique_room("cross")
         await node_api(b).room.create_room(api.CreateRoomRequest(name=room, empty_timeout=30))
         assert livekit_cluster.host_of(room) is b
-        user = await node_clients.join(b, room, "user")
+        user = await node_clients.join_via(b, room, "user")
         user.room.on("track_subscribed", lambda track, pub, p: user.tasks.append(
             asyncio.create_task(count(track, "user"))))
         await user.publish_audio(user_voice)

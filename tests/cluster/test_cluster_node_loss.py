@@ -4,12 +4,18 @@ Redis restart. Real livekit-server nodes and Redis, real rtc participants."""
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 from livekit import agents, api
 
 from .conftest import cluster_worker_kwargs
+
+TICKER = Path(__file__).parent / "agents" / "ticking_agent.py"
 
 
 def ticking_agent(ended: dict[str, str]):  # type: ignore[no-untyped-def]
@@ -54,8 +60,8 @@ async def test_kill_node_a_worker_fails_over_and_jobs_on_b_keep_their_agent(
         await node_api(b).room.create_room(api.CreateRoomRequest(name=room_b, empty_timeout=30))
         await node_api(a).room.create_room(api.CreateRoomRequest(name=room_a, empty_timeout=30))
         assert livekit_cluster.host_of(room_b) is b and livekit_cluster.host_of(room_a) is a
-        user_b = await node_clients.join(b, room_b, "user-b")
-        await node_clients.join(a, room_a, "user-a")
+        user_b = await node_clients.join_via(b, room_b, "user-b")
+        await node_clients.join_via(a, room_a, "user-a")
         await helpers.wait_until(lambda: len(worker.jobs) == 2, 20, "both jobs running")
         await helpers.wait_until(lambda: ticks(user_b) >= 5, 20, "the agent's data in room B")
         job_b = next(ctx.id for ctx in worker.jobs.values() if ctx.job.room.name == room_b)
@@ -127,7 +133,7 @@ async def test_redis_restart_keeps_running_jobs_and_dispatch(livekit_cluster, no
     async with worker:
         room = helpers.unique_room("redis")
         await node_api(b).room.create_room(api.CreateRoomRequest(name=room, empty_timeout=30))
-        user = await node_clients.join(b, room, "user")
+        user = await node_clients.join_via(b, room, "user")
         await helpers.wait_until(lambda: ticks(user) >= 5, 20, "the agent's data")
         livekit_cluster.redis.restart()  # comes back empty (no persistence)
         before = ticks(user)
@@ -145,3 +151,73 @@ async def test_redis_restart_keeps_running_jobs_and_dispatch(livekit_cluster, no
         await helpers.wait_until(created, 30, "node B to create rooms again", interval=0.5)
         await helpers.wait_until(
             lambda: after in [ctx.job.room.name for ctx in worker.jobs.values()], 30, "a job for a new room")
+
+
+def log_entries(worker: Any) -> list[dict[str, Any]]:
+    """The JSON log lines of a worker process."""
+    return [json.loads(line) for line in worker.output().splitlines() if line.startswith("{")]
+
+
+def ended_record(worker: Any, room: str) -> dict[str, Any] | None:
+    """The worker's "job ... ended" record for the job of ``room`` (what it reported)."""
+    return next((e for e in log_entries(worker) if e.get("room") == room and " ended: " in e["message"]), None)
+
+
+def registrations(worker: Any) -> list[str]:
+    return [e["message"] for e in log_entries(worker) if e["message"].startswith("registered worker")]
+
+
+def health(worker: Any, path: str) -> str:
+    """``GET path`` on the worker's health endpoint."""
+    port = re.search(r"health endpoint on http://[^:]+:(\d+)/", worker.output())
+    assert port, "the worker did not log its health endpoint"
+    with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}{path}", timeout=5) as r:
+        return r.read().decode()
+
+
+def tick_jobs(client: Any) -> list[str]:
+    """The job id of each ``tick <job id> <n>`` the client received, in order."""
+    return [data.split()[1].decode() for _, data in client.data if data.startswith(b"tick ")]
+
+
+async def test_kill_node_a_under_the_process_executor_keeps_the_job_on_b(
+    livekit_cluster, node_clients, node_api, agent_process, helpers
+):
+    """``start``'s default executor (``process``): the jobs run in job processes, which
+    rejoin through the other node with the fallback URLs their assignment carries."""
+    a, b = livekit_cluster.nodes
+    worker = agent_process(TICKER, None, env=livekit_cluster.env())  # LIVEKIT_URL=A,B
+    await worker.wait_output("registered worker", timeout=60)
+    assert registrations(worker)[0].endswith(f"at {a.url}"), registrations(worker)
+    assert json.loads(health(worker, "/worker"))["job_executor"] == "process"
+    room_b, room_a = helpers.unique_room("on-b"), helpers.unique_room("on-a")
+    await node_api(b).room.create_room(api.CreateRoomRequest(name=room_b, empty_timeout=60))
+    await node_api(a).room.create_room(api.CreateRoomRequest(name=room_a, empty_timeout=60))
+    assert livekit_cluster.host_of(room_b) is b and livekit_cluster.host_of(room_a) is a
+    user_b = await node_clients.join_via(b, room_b, "user-b")
+    user_a = await node_clients.join_via(a, room_a, "user-a")
+    await helpers.wait_until(lambda: len(tick_jobs(user_b)) >= 5 and len(tick_jobs(user_a)) >= 5, 40,
+                             "the agents' data in both rooms")
+    job_b = tick_jobs(user_b)[0]
+
+    a.kill()
+    await worker.wait_output("registered worker", timeout=10, count=2)  # within 10 s of the kill
+    assert registrations(worker)[1].endswith(f"at {b.url}"), registrations(worker)
+
+    # the job whose room died with node A ends room_lost, reported failed
+    await helpers.wait_until(lambda: ended_record(worker, room_a), 40, "the job of A's room to end")
+    assert "ended: room_lost" in ended_record(worker, room_a)["message"], ended_record(worker, room_a)
+    assert 'livekit_agents_jobs_failed_total{reason="room_lost"} 1.0' in health(worker, "/metrics")
+
+    # the job whose room is on B keeps its agent: the same job's data keeps coming
+    before = len(tick_jobs(user_b))
+    await helpers.wait_until(lambda: len(tick_jobs(user_b)) >= before + 20, 40, "the agent's data after the loss")
+    assert set(tick_jobs(user_b)) == {job_b}  # the same job all along, not a new one
+    assert ended_record(worker, room_b) is None
+
+    # new rooms get agents, through node B
+    room_new = helpers.unique_room("after")
+    await node_api(b).room.create_room(api.CreateRoomRequest(name=room_new, empty_timeout=60))
+    user_new = await node_clients.join_via(b, room_new, "user-new")
+    await helpers.wait_until(lambda: len(tick_jobs(user_new)) >= 5, 40, "an agent in a new room")
+    assert worker.proc.poll() is None

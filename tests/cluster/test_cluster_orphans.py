@@ -36,11 +36,11 @@ async def test_rooms_created_while_full_get_one_agent_later(livekit_cluster, nod
 
     async with w1:
         r1 = helpers.unique_room("busy")
-        user1 = await node_clients.join(a, r1, "user-1")
+        user1 = await node_clients.join_via(a, r1, "user-1")
         await helpers.wait_until(lambda: w1.jobs, 20, "the first job")
         orphans = [helpers.unique_room("orphan") for _ in range(2)]
         for room in orphans:  # created while the only worker is full: never offered
-            await node_clients.join(b, room, f"user-{room}")
+            await node_clients.join_via(b, room, f"user-{room}")
         watcher = asyncio.create_task(watch(orphans))
         try:
             assert [await agents_in(room) for room in orphans] == [0, 0]
