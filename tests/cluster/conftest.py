@@ -8,7 +8,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from livekit import api, rtc
+from livekit import agents, api, rtc
+from livekit.protocol import models
 
 
 def audio_peak(frame: rtc.AudioFrame) -> int:
@@ -47,3 +48,50 @@ def cluster_worker_kwargs(cluster: Any, url: Any, **extra: Any) -> dict[str, Any
                                 http_port=0, load_fn=lambda: 0.0, load_threshold=1.0)
     opts.update(extra)
     return opts
+
+
+class AgentWatch:
+    """Samples, until stopped, how many agents a room has: from the room service and from a
+    real participant's own view of the room. ``most`` is the largest count either saw."""
+
+    def __init__(self, lk: api.LiveKitAPI, rooms: list[str], viewers: dict[str, Any] | None = None) -> None:
+        self._lk = lk
+        self._rooms = rooms
+        self._viewers = viewers or {}
+        self.most: dict[str, int] = dict.fromkeys(rooms, 0)
+        self.now: dict[str, int] = dict.fromkeys(rooms, 0)
+        self.samples = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _count(self, room: str) -> int:
+        res = await self._lk.room.list_participants(api.ListParticipantsRequest(room=room))
+        return sum(1 for p in res.participants if p.kind == models.ParticipantInfo.AGENT)
+
+    async def _run(self) -> None:
+        agent_kind = rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+        while True:
+            for room in self._rooms:
+                counts = [await self._count(room)]
+                viewer = self._viewers.get(room)
+                if viewer is not None:
+                    counts.append(sum(1 for p in viewer.room.remote_participants.values() if p.kind == agent_kind))
+                self.now[room] = counts[0]
+                self.most[room] = max(self.most[room], *counts)
+            self.samples += 1
+            await asyncio.sleep(0.05)
+
+    def __enter__(self) -> AgentWatch:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        if self._task.done():
+            self._task.result()  # the watch itself failed: what it saw cannot be trusted
+        self._task.cancel()
+
+
+def declined(worker: agents.Worker, reason: str) -> float:
+    """How many offers the worker declined for ``reason`` (its Prometheus counter)."""
+    value = worker.metrics.registry.get_sample_value("livekit_agents_offers_declined_total", {"reason": reason})
+    return value or 0.0

@@ -48,6 +48,7 @@ from .job import JobContext, JobType
 from .job_end import JobEnd, JobEndKind
 from .job_request import AcceptInfo, JobOffer, RequestHandler
 from .options import LoadFunction, WorkerOptions, WorkerPermissions
+from .orphans import is_recovery
 from .protocol import room_url
 from .version import __version__
 
@@ -119,6 +120,7 @@ class Worker:
         self._metrics: Any = None
         self._orphans: Any = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._api_credentials = ("", "")
 
     def configure(self, **changes: Any) -> WorkerOptions:
         """Replace options before the worker runs (one checked copy; the CLI applies its
@@ -267,6 +269,7 @@ class Worker:
             agent_url(each)  # a malformed URL is a clear error before anything starts
         url = urls[0]
         add_secret(secret)
+        self._api_credentials = (key, secret)
         self._url = url
         self._closed = asyncio.Event()
         self._started = asyncio.Event()
@@ -581,6 +584,13 @@ class Worker:
         self._reserved.add(job.id)
         self._send_status()
         try:
+            if is_recovery(job):
+                lost = await self._recovery_claim_lost(job)
+                if lost is not None:
+                    self.metrics.offer_declined("recovery_claim")
+                    self._send_availability(job.id, False)
+                    logger.info("declined job %s in room %s: %s", job.id, job.room.name, lost, extra=extra)
+                    return
             if any(r is False for r in self._call_hook("job_offered", job_request=JobOffer(job))):
                 self.metrics.offer_declined("plugin")
                 self._send_availability(job.id, False)
@@ -602,6 +612,22 @@ class Worker:
             self._reserved.discard(job.id)
             self._send_status()
             self._notify_jobs_changed()
+
+    async def _recovery_claim_lost(self, job: Any) -> str | None:
+        """Why a job of an orphan-recovery dispatch must be declined (``None``: take it);
+        see :func:`livekit.agents.orphans.admit`."""
+        from livekit import api
+
+        from .orphans import admit, http_url
+
+        key, secret = self._api_credentials
+        lk = api.LiveKitAPI(http_url(self._conn.url), key, secret)
+        try:
+            return await admit(lk, job)
+        except Exception as exc:  # not knowing is no claim: decline, the room is served later
+            return f"could not check its recovery claim ({type(exc).__name__}: {exc})"
+        finally:
+            await lk.aclose()
 
     async def _take(self, job: Any, accept: AcceptInfo) -> None:
         """The handler accepted ``job``: answer the server, wait for the assignment, launch."""
