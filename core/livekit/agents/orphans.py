@@ -29,7 +29,8 @@ dispatches; the room is served on a later scan) but never both win: a job is acc
 while its dispatch is the room's only recovery dispatch, and a dispatch whose job was
 accepted is never deleted while its agent may still be joining (the scanner removes a
 recovery dispatch only :data:`CLAIM_TTL` seconds after it first saw it, and only when the
-room has no agent).
+room has no agent; in an empty room whose recovery job ran, it stays as the record that
+the room was served).
 
 Opt out with ``recover_orphans=False`` (``--no-recover-orphans``), e.g. when another
 component re-dispatches rooms; such a worker still checks recovery jobs offered to it.
@@ -116,7 +117,7 @@ class OrphanRecovery:
     right before a dispatch is created; tests use it to line two workers up."""
 
     def __init__(self, worker: Worker, api_key: str, api_secret: str, *, interval: float = SCAN_INTERVAL,
-                 grace: float = GRACE, jitter: float = JITTER,
+                 grace: float = GRACE, jitter: float = JITTER, claim_ttl: float = CLAIM_TTL,
                  before_dispatch: Callable[[str], Awaitable[Any]] | None = None) -> None:
         self._worker = worker
         self._key = api_key
@@ -124,6 +125,7 @@ class OrphanRecovery:
         self._interval = interval
         self._grace = grace
         self._jitter = jitter
+        self._claim_ttl = claim_ttl
         self.before_dispatch = before_dispatch
         self.dispatched: list[str] = []
         self._seen: dict[str, float] = {}
@@ -178,7 +180,7 @@ class OrphanRecovery:
         dispatches = [d for d in await lk.agent_dispatch.list_dispatch(room.name) if d.agent_name == name]
         if not people:
             if any(d.state.jobs for d in dispatches):
-                return False  # an agent served it already and left: not again while empty
+                return False  # an agent was sent to it already: not again while it stays empty
             if room.empty_timeout and self._age(room) + self._grace >= room.empty_timeout:
                 return False  # the server closes it before an agent would get there
         now = time.monotonic()
@@ -187,9 +189,11 @@ class OrphanRecovery:
             if d.metadata != MARKER:
                 continue
             first_seen = self._seen.setdefault(d.id, now)
-            if now - first_seen < CLAIM_TTL:
+            if now - first_seen < self._claim_ttl:
                 in_progress = True
             else:  # stale: its job never joined, or its agent left; it would block new claims
+                # (an empty room whose recovery job ran returned above: its dispatch, the record
+                # that it was served, stays)
                 try:
                     await lk.agent_dispatch.delete_dispatch(d.id, room.name)
                 except api.TwirpError as exc:
