@@ -12,7 +12,10 @@ worker when scraped. All names start with ``livekit_agents_``:
 ``offers_declined_total{reason}``              counter  offers declined: ``draining``,
                                                         ``max_jobs``, ``load``, ``plugin``,
                                                         ``handler`` (rejected, raised or
-                                                        timed out), ``not_assigned``
+                                                        timed out), ``not_assigned``,
+                                                        ``recovery_claim`` (a recovery
+                                                        job whose room has an agent or
+                                                        another recovery dispatch)
 ``load``                                       gauge    the load last reported (0..1)
 ``memory_rss_bytes``                           gauge    resident memory of the worker's
                                                         process tree
