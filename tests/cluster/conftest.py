@@ -1,6 +1,7 @@
 """Fixtures of the cluster tests: a fresh two-node LiveKit cluster with one Redis per test
 (``livekit_cluster``, from ``livekit.agents.testing``), rtc participants that join through a
-chosen node, and the server API of each node."""
+chosen node, the server API of each node, and :class:`AgentWatch` (how many agents a room
+has, sampled all along)."""
 
 from __future__ import annotations
 

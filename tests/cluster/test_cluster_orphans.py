@@ -1,5 +1,7 @@
-"""Rooms created while every worker is full get an agent once a slot frees or another worker
-registers (explicit dispatch), and no room is ever served twice."""
+"""Orphan recovery on a two-node cluster: rooms created while every worker is full (with
+participants, or empty) get an agent once a slot frees or another worker registers
+(explicit dispatch); two workers that recover one room at the same instant bring it one
+agent; no room ever has two (sampled from the room service and from a participant)."""
 
 from __future__ import annotations
 
