@@ -68,3 +68,38 @@ async def test_a_user_who_goes_on_speaking_never_gets_the_stale_answer(voice_age
         answered = [(m["role"], m["content"]) for m in fake.chat.requests[-1].messages][1:]
         assert answered == [("user", whole)]
         await vad.aclose()
+
+
+async def test_a_prepared_answer_runs_no_tool_before_the_turn_ends(voice_agent, speech):
+    from livekit.agents import llm
+    from livekit.plugins import silero
+    from livekit.plugins.openai.testing import Reply, ToolCall
+
+    booked: list[str] = []
+
+    @llm.function_tool
+    async def book_table(city: str) -> str:
+        """Books a table (a side effect the user must have asked for).
+
+        Args:
+            city: where.
+        """
+        booked.append(city)
+        return "booked"
+
+    turn = speech([FIRST_PART, SECOND_PART], sample_rate=48000, silence=0.7)
+    vad = silero.VAD(min_silence_duration=1.0)
+    async with FakeOpenAI() as fake:
+        fake.expect(turn)
+        # the answer prepared during the pause calls the tool; the user goes on speaking
+        fake.chat.script(Reply(tool_calls=[ToolCall("book_table", {"city": "Paris"})]), FRESH, FRESH, FRESH)
+        run = await voice_agent(fake, vad=vad, tools=(book_table,), options=VoiceOptions(preemptive_after=0.25))
+        await run.mic.say(turn)
+        stopped = await run.wait_event("agent_stopped_speaking")
+        first = [(m["role"], m["content"]) for m in fake.chat.requests[0].messages][1:]
+        assert first == [("user", FIRST_PART)], f"no answer was prepared during the pause: {first}"
+        assert stopped.text == FRESH
+        assert booked == [] and run.named("tool_called") == []
+        roles = [m.role for m in run.agent.chat_ctx.messages]
+        assert roles == ["system", "user", "assistant"]
+        await vad.aclose()
