@@ -248,7 +248,8 @@ class Listener:
                 self._on_stt(SpeechEvent(SpeechEventType.END_OF_SPEECH))
                 return
             job = early if early is not None else self._spawn(self._recognize(ev.frames), REQUEST)
-            self._last_result = self._spawn(self._deliver(job, self._last_result), "voice-stt-result")
+            again = ev.frames if early is not None else None
+            self._last_result = self._spawn(self._deliver(job, self._last_result, again), "voice-stt-result")
 
     async def _recognize(self, frames: list[rtc.AudioFrame]) -> SpeechEvent:
         assert self._recognizer is not None
@@ -265,12 +266,19 @@ class Listener:
             self._preempt.cancel()
             self._preempt = None
 
-    async def _deliver(self, job: asyncio.Task[SpeechEvent], before: asyncio.Task[None] | None) -> None:
-        """The utterance's transcript (or the STT's error), after the one before it."""
+    async def _deliver(
+        self, job: asyncio.Task[SpeechEvent], before: asyncio.Task[None] | None, again: list[rtc.AudioFrame] | None
+    ) -> None:
+        """The utterance's transcript (or the STT's error), after the one before it. An
+        early request that heard nothing is asked ``again`` with the whole utterance (the
+        STT may hear speech the VAD took for silence)."""
         if before is not None:
             await asyncio.gather(before, return_exceptions=True)
         try:
             result = await job
+            if again and not result.text:
+                logger.debug("voice agent: the early transcript was empty; asking the STT with the whole utterance")
+                result = await self._recognize(again)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
