@@ -3,7 +3,9 @@ interpreter by bench_voice.py against the same loopback OpenAI fake (OPENAI_BASE
 
     <otherfw python> bench/_otherfw_voice_worker.py start
     env: LIVEKIT_URL/KEY/SECRET, OPENAI_BASE_URL, OPENAI_API_KEY, BENCH_HTTP_PORT,
-         BENCH_TURN_DETECTION ("default" or "vad"), BENCH_MIN_SILENCE (seconds or "default")
+         BENCH_TURN_DETECTION ("default" or "vad"), BENCH_MIN_SILENCE (seconds or "default"),
+         BENCH_PREEMPTIVE_TTS ("1": its preemptive generation runs the TTS too; its default
+         preemptive generation, on, runs only the LLM early)
 """
 
 import os
@@ -16,9 +18,12 @@ async def entrypoint(ctx: JobContext) -> None:
     await ctx.connect()
     silence = os.environ.get("BENCH_MIN_SILENCE", "default")
     vad = silero.VAD.load() if silence == "default" else silero.VAD.load(min_silence_duration=float(silence))
-    kwargs = {}
+    turn_handling = {}  # its TurnHandlingOptions (the documented way; the old kwargs are deprecated)
     if os.environ.get("BENCH_TURN_DETECTION", "default") == "vad":
-        kwargs["turn_detection"] = "vad"
+        turn_handling["turn_detection"] = "vad"
+    if os.environ.get("BENCH_PREEMPTIVE_TTS") == "1":
+        turn_handling["preemptive_generation"] = {"enabled": True, "preemptive_tts": True}
+    kwargs = {"turn_handling": turn_handling} if turn_handling else {}
     session = AgentSession(
         vad=vad,
         stt=openai.STT(model="whisper-1", language="en"),

@@ -143,7 +143,7 @@ async def voice_agent(livekit_server, clients, worker_opts, helpers, silero_vad)
 
     async def start(fake: Any, *, tools: tuple = (), options: VoiceOptions | None = None,
                     retry: Any = None, instructions: str = "You are a helpful voice assistant.",
-                    tts_fake: Any = None) -> VoiceRun:
+                    tts_fake: Any = None, vad: Any = None) -> VoiceRun:
         events: list[tuple[float, str, Any]] = []
         made: list[VoicePipelineAgent] = []
         contexts: list[Any] = []
@@ -154,7 +154,7 @@ async def voice_agent(livekit_server, clients, worker_opts, helpers, silero_vad)
 
         async def agent_fn(ctx: agents.JobContext) -> None:
             agent = VoicePipelineAgent(
-                vad=silero_vad, stt=openai.STT(**keys), llm=openai.LLM(**llm_keys), tts=openai.TTS(**tts_keys),
+                vad=vad or silero_vad, stt=openai.STT(**keys), llm=openai.LLM(**llm_keys), tts=openai.TTS(**tts_keys),
                 instructions=instructions, tools=tools, options=options)
             record_events(agent, events)
             made.append(agent)

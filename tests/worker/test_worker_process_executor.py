@@ -213,3 +213,86 @@ async def test_my_agent_under_process_executor_drains_on_sigterm(
     out = worker.output()
     assert "auto_disconnect" in out and "worker stopped" in out
     assert await lk.agents_in(room) == []
+
+
+def _children(pid: int) -> dict[int, str]:
+    """``{pid: comm}`` of the live (not zombie) children of ``pid``."""
+    import os
+
+    out: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out[int(entry)] = stat[stat.index("(") + 1:stat.rindex(")")]
+    return out
+
+
+def room_of(proc: dict[str, Any], worker: Any) -> str | None:
+    """The room of the (single) job a job process runs, from the worker's /worker jobs."""
+    rooms = {j["id"]: j["room"] for j in worker_info(worker)["jobs"]}
+    return next((rooms.get(job) for job in proc["jobs"]), None)
+
+
+def _comm(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _spare_of(zygote: int) -> int | None:
+    """The zygote's spare: its child named lk-zygote-spare."""
+    return next((p for p, name in _children(zygote).items() if name == "lk-zygote-spare"), None)
+
+
+async def test_a_killed_zygote_is_replaced_by_its_spare_and_new_jobs_still_run(
+    livekit_server, clients, lk, agent_process, helpers, speech, tmp_path
+):
+    import os
+
+    # one job per process: every new job needs a process forked after the kill
+    worker = agent_process(CHAOS, livekit_server, "--job-executor=process", "--jobs-per-process=1",
+                           env={"CHAOS_DIR": str(tmp_path)})
+    await worker.wait_output("registered worker")
+    (zygote,) = [p for p, name in _children(worker.proc.pid).items() if name == "lk-zygote"]
+    await helpers.wait_until(lambda: _spare_of(zygote), what="the zygote's spare")
+    sample = speech("one two three four five")
+
+    good = helpers.unique_room("good")
+    client = await clients.join(good)
+    await client.publish_audio(sample)
+    await helpers.wait_until(lambda: len(frame_times(tmp_path / f"{good}.frames")) > 50, timeout=40,
+                             what="audio reaching the first job")
+
+    for generation in range(2):  # the spare's own spare takes over the next time
+        spare = _spare_of(zygote)
+        assert spare
+        os.kill(zygote, signal.SIGKILL)
+
+        # a new job runs, in a process forked by the former spare
+        room = helpers.unique_room("good")
+        late = await clients.join(room)
+        await late.publish_audio(sample)
+        await helpers.wait_until(lambda room=room: len(frame_times(tmp_path / f"{room}.frames")) > 50, timeout=40,
+                                 what=f"audio reaching a job started after zygote kill {generation + 1}")
+        (pid,) = [p["pid"] for p in worker_info(worker)["processes"] if room_of(p, worker) == room]
+        assert pid in _children(spare), "the new job's process was not forked by the promoted spare"
+        await worker.wait_output("forks the job processes now", count=generation + 1)
+        await helpers.wait_until(lambda spare=spare: _comm(spare) == "lk-zygote" and _spare_of(spare),
+                                 what="the spare promoted to zygote, with a new spare of its own")
+        zygote = spare
+
+    # the job that ran through both kills never noticed them
+    count = len(frame_times(tmp_path / f"{good}.frames"))
+    await helpers.wait_until(lambda: len(frame_times(tmp_path / f"{good}.frames")) > count + 50,
+                             what="the first job still receiving audio")
+    assert ended(worker, good) is None
+    assert worker_info(worker)["registered"] and worker.proc.poll() is None

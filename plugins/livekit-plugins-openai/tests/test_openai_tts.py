@@ -42,7 +42,7 @@ async def test_frames_carry_every_sample_the_service_sent(fake):
     expected = speak(TEXT, 1.5)
     assert b"".join(bytes(a.frame.data) for a in audio) == expected
     assert all(a.frame.sample_rate == 24000 and a.frame.num_channels == 1 for a in audio)
-    assert all(a.frame.samples_per_channel == 240 for a in audio[:-1])  # 10 ms frames
+    assert all(a.frame.samples_per_channel == 960 for a in audio[:-1])  # 40 ms frames
     assert [a.is_final for a in audio].count(True) == 1 and audio[-1].is_final
     assert all(a.text == TEXT for a in audio)
 
@@ -53,7 +53,7 @@ async def test_first_frame_arrives_before_the_body_ends(fake):
         stream = tts.synthesize(TEXT)
         first = await asyncio.wait_for(stream.__anext__(), 10)
         assert fake.bodies_finished == 0
-        assert first.frame.samples_per_channel == 240
+        assert first.frame.samples_per_channel == 960
         fake.hold.set()
         rest = [a async for a in stream]
         await stream.aclose()
@@ -113,7 +113,7 @@ async def test_body_cut_mid_stream_fails_that_stream_after_its_frames(fake):
         with pytest.raises(APIConnectionError, match="incomplete"):
             async for a in tts.synthesize(TEXT):
                 got.append(a)
-        assert 90 <= len(got) <= 100  # the second's frames came before the error
+        assert 22 <= len(got) <= 25  # the second's 40 ms frames came before the error
         # the TTS is still usable
         assert bytes((await tts.synthesize(TEXT).collect()).data) == speak(TEXT)
 

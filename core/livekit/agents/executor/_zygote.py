@@ -9,12 +9,19 @@ held), so the zygote is forked once, early, stays single-threaded, and forks eac
 process on request. Job processes share the zygote's pages copy-on-write (Python, the
 imported modules, the FFI library), which is most of their memory.
 
+A zygote can die (the OOM killer, a stray ``kill -9``). The worker cannot fork a new one
+itself (by then it has threads and perhaps the rtc runtime), so it keeps a *spare*: a
+zygote forked by the current zygote, as single-threaded and as clean as it is, that
+waits. When the current zygote is gone the spare takes over and forks the next spare.
+
 Control protocol (``SOCK_SEQPACKET``, one pickled ``(kind, data)`` per packet):
 
 * worker -> zygote: ``("spawn", {"proc_id": n, **config})`` with the job process's socket
-  as an attached file descriptor; ``("exit", {})``.
-* zygote -> worker: ``("spawned", {"proc_id", "pid"})``; ``("exited", {"pid", "status"})``
-  (``status`` as from ``os.waitpid``) for every job process that ends.
+  as an attached file descriptor; ``("spare", {})`` with the new zygote's control socket
+  attached; ``("promote", {})`` (a spare is the zygote now); ``("exit", {})``.
+* zygote -> worker: ``("hello", {"pid"})`` once it serves (a spare too);
+  ``("spawned", {"proc_id", "pid"})``; ``("exited", {"pid", "status"})`` (``status``
+  as from ``os.waitpid``) for every process it forked that ends.
 
 The zygote exits when the worker closes its end (or dies); job processes notice the
 worker's death on their own sockets and end their jobs.
@@ -86,8 +93,8 @@ def _send(sock: socket.socket, kind: str, data: dict[str, Any]) -> None:
         pass
 
 
-def _serve(control: socket.socket, entry: ChildEntry) -> int:
-    set_process_name("lk-zygote")
+def _serve(control: socket.socket, entry: ChildEntry, *, spare: bool = False) -> int:
+    set_process_name("lk-zygote-spare" if spare else "lk-zygote")
     for sig in (signal.SIGINT, signal.SIGTERM):
         # the worker drains on these; a signal sent to the whole process group (Ctrl-C,
         # systemd's KillMode=control-group) must not end the zygote or the jobs under it
@@ -100,9 +107,11 @@ def _serve(control: socket.socket, entry: ChildEntry) -> int:
     control.setblocking(True)
     # what the zygote holds now is shared with every job process; keep the collector
     # from touching (and so copying) those objects in each of them
-    _preload()
-    gc.collect()
-    gc.freeze()
+    if not spare:  # a spare is a copy of a zygote that did this already
+        _preload()
+        gc.collect()
+        gc.freeze()
+    _send(control, "hello", {"pid": os.getpid()})
     while True:
         try:
             ready, _, _ = select.select([control.fileno(), wake_r], [], [])
@@ -126,13 +135,19 @@ def _serve(control: socket.socket, entry: ChildEntry) -> int:
         if not data:
             return 0  # the worker is gone
         kind, msg = pickle.loads(data)
+        if kind == "promote":  # a spare that now is the zygote
+            set_process_name("lk-zygote")
+            continue
         if kind == "exit":
             for fd in fds:
                 os.close(fd)
             return 0
-        if kind != "spawn" or not fds:
+        if kind not in ("spawn", "spare") or not fds:
             for fd in fds:
                 os.close(fd)
+            continue
+        if kind == "spare":
+            _fork_spare(control, wake_r, wake_w, fds, entry)
             continue
         pid = os.fork()
         if pid == 0:  # a job process
@@ -155,6 +170,27 @@ def _serve(control: socket.socket, entry: ChildEntry) -> int:
         for fd in fds:
             os.close(fd)
         _send(control, "spawned", {"proc_id": msg.get("proc_id"), "pid": pid})
+
+
+def _fork_spare(control: socket.socket, wake_r: int, wake_w: int, fds: list[int], entry: ChildEntry) -> None:
+    """Fork a spare zygote serving the control socket in ``fds[0]``."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            control.close()
+            os.close(wake_r)
+            os.close(wake_w)
+            signal.set_wakeup_fd(-1)
+            for fd in fds[1:]:
+                os.close(fd)
+            code = _serve(socket.socket(fileno=fds[0]), entry, spare=True)
+        except BaseException:
+            code = 70
+        finally:
+            os._exit(code)
+    for fd in fds:
+        os.close(fd)
 
 
 PRELOAD = (

@@ -18,7 +18,11 @@ Placement:
 
 Job processes are forked from a zygote (:mod:`._zygote`) that :meth:`ProcessExecutor.prepare`
 forks before the worker has any thread or ``livekit.rtc`` runtime: the request handler and
-agent run as written, even as closures under ``if __name__ == "__main__"``. Their log
+agent run as written, even as closures under ``if __name__ == "__main__"``. The zygote
+keeps a spare copy of itself; if the zygote dies, the spare takes over (and forks the next
+spare), so new jobs keep starting. Only if both are gone at once does the executor stop
+taking jobs: the worker is then told (``ExecutorEvents.executor_failed`` when it has it)
+so that it drains and exits non-zero for its supervisor to restart it. Their log
 records are logged by the worker (same handlers and format, with ``job_id`` and ``pid``).
 """
 
@@ -75,6 +79,7 @@ class _Proc:
     channel: AsyncChannel | None = None
     pid: int | None = None
     state: str = "starting"  # starting -> ready -> retiring -> dead
+    zygote_pid: int | None = None  # the zygote that forked it (which reports its exit status)
     jobs: set[str] = field(default_factory=set)
     offers: dict[str, asyncio.Future[OfferAnswer]] = field(default_factory=dict)
     served: int = 0
@@ -106,6 +111,9 @@ class ProcessExecutor(JobExecutor):
         self._next_id = 0
         self._zygote_pid: int | None = None
         self._zygote: socket.socket | None = None
+        self._spare: socket.socket | None = None  # the spare zygote's control socket
+        self._spare_pid: int | None = None  # once the spare said hello
+        self._dead_zygotes: set[int] = set()
         self._exit_status: dict[int, int] = {}
         self._exit_waiters: dict[int, asyncio.Future[int]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -136,6 +144,7 @@ class ProcessExecutor(JobExecutor):
                            ", ".join(t.name for t in threading.enumerate()))
         entry = functools.partial(_child.job_process_main, options)
         self._zygote_pid, self._zygote = _zygote.fork_zygote(entry)
+        self._zygote.setblocking(False)
         logger.debug("job process zygote started (pid %d)", self._zygote_pid)
 
     async def start(self, events: ExecutorEvents, options: WorkerOptions) -> None:
@@ -145,8 +154,8 @@ class ProcessExecutor(JobExecutor):
         self.prepare(options)
         self._options = options
         assert self._zygote is not None
-        self._zygote.setblocking(False)
-        self._background(self._read_zygote())
+        self._background(self._read_zygote(self._zygote))
+        self._request_spare()
         self._background(self._monitor())
         if options.jobs_per_process is None:
             want, mode = self.num_processes, "sharded"
@@ -169,20 +178,32 @@ class ProcessExecutor(JobExecutor):
                     self._kill(proc, f"job process {proc.pid} did not exit within {SHUTDOWN_TIMEOUT:g}s "
                                      "of shutdown; killed")
             await _wait_all([p.gone for p in procs], 5.0)
-        if self._zygote is not None:
-            try:
-                self._zygote.send(pickle.dumps(("exit", {})))
-            except OSError:
-                pass
+        for control in (self._zygote, self._spare):
+            if control is not None:
+                try:
+                    control.send(pickle.dumps(("exit", {})))
+                except OSError:
+                    pass
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._zygote_pid is not None:
             await asyncio.to_thread(_reap_zygote, self._zygote_pid)
             self._zygote_pid = None
-        if self._zygote is not None:
-            self._zygote.close()
-            self._zygote = None
+        for control in (self._zygote, self._spare):
+            if control is not None:
+                control.close()
+        self._zygote = self._spare = None
+
+    @property
+    def zygote_pid(self) -> int | None:
+        """The pid of the zygote job processes are forked from now."""
+        return self._zygote_pid
+
+    @property
+    def spare_zygote_pid(self) -> int | None:
+        """The pid of the spare zygote, once it runs."""
+        return self._spare_pid
 
     # --- state -------------------------------------------------------------------------
 
@@ -328,18 +349,26 @@ class ProcessExecutor(JobExecutor):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         config = {"proc_id": proc.proc_id, "log_level": logging.getLogger().level}
         try:
-            if self._zygote is None:
-                raise OSError("the zygote is not running")
-            socket.send_fds(self._zygote, [pickle.dumps(("spawn", config))], [theirs.fileno()])
+            for _attempt in range(2):  # the second through the spare, if the zygote just died
+                if self._zygote is None:
+                    raise OSError("the zygote is not running")
+                try:
+                    socket.send_fds(self._zygote, [pickle.dumps(("spawn", config))], [theirs.fileno()])
+                    break
+                except OSError as exc:
+                    self._zygote_died(self._zygote, f"cannot reach the job process zygote: {exc}")
+            else:
+                raise OSError("no zygote is running")
         except OSError as exc:
             ours.close()
-            self._zygote_lost(f"cannot reach the job process zygote: {exc}")
+            self._zygote_lost(str(exc))
             proc.state = "dead"
             proc.gone.set()
             self._procs.pop(proc.proc_id, None)
             return proc
         finally:
             theirs.close()
+        proc.zygote_pid = self._zygote_pid
         self._background(self._serve(proc, ours))
         return proc
 
@@ -405,7 +434,10 @@ class ProcessExecutor(JobExecutor):
         """The job process's socket closed: it exited (or was killed). Fail its jobs, replace it."""
         previous = proc.state
         proc.state = "dead"
-        status = await self._wait_exit_status(proc.pid, timeout=5.0) if proc.pid is not None else None
+        if proc.pid is None or proc.zygote_pid in self._dead_zygotes:
+            status = None  # its zygote (which would report the status) is gone
+        else:
+            status = await self._wait_exit_status(proc.pid, timeout=5.0)
         what = proc.kill_reason or _zygote.describe_status(proc.pid or 0, status)
         clean = previous == "retiring" and status == 0 and proc.kill_reason is None
         crash = _read_crash_log(proc.pid)
@@ -439,20 +471,27 @@ class ProcessExecutor(JobExecutor):
             self._exit_waiters.pop(pid, None)
             self._exit_status.pop(pid, None)
 
-    async def _read_zygote(self) -> None:
+    async def _read_zygote(self, control: socket.socket) -> None:
+        """Read one zygote's (or the spare's) control socket until it closes."""
         loop = asyncio.get_running_loop()
-        assert self._zygote is not None
         while True:
             try:
-                data = await loop.sock_recv(self._zygote, 1 << 16)
+                data = await loop.sock_recv(control, 1 << 16)
             except OSError:
                 data = b""
             if not data:
                 if not self._closing:
-                    self._zygote_lost("the job process zygote exited")
+                    self._zygote_died(control, "the job process zygote exited")
+                control.close()
                 return
             kind, msg = pickle.loads(data)
-            if kind == "exited":
+            if kind == "hello":
+                if control is self._spare:
+                    self._spare_pid = msg["pid"]
+                    logger.debug("spare job process zygote started (pid %d)", self._spare_pid)
+                elif control is self._zygote and self._zygote_pid is None:  # promoted before its hello
+                    self._zygote_pid = msg["pid"]
+            elif kind == "exited":
                 pid, status = msg["pid"], msg["status"]
                 waiter = self._exit_waiters.get(pid)
                 if waiter is not None and not waiter.done():
@@ -460,10 +499,58 @@ class ProcessExecutor(JobExecutor):
                 else:
                     self._exit_status[pid] = status
 
+    def _request_spare(self) -> None:
+        """Ask the zygote for a spare copy of itself (which takes over if the zygote dies)."""
+        if self._zygote is None or self._spare is not None or self._closing:
+            return
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            socket.send_fds(self._zygote, [pickle.dumps(("spare", {}))], [theirs.fileno()])
+        except OSError:
+            ours.close()
+            return  # the zygote is gone: _read_zygote handles it
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self._spare, self._spare_pid = ours, None
+        self._background(self._read_zygote(ours))
+
+    def _zygote_died(self, control: socket.socket, why: str) -> None:
+        """A zygote's control socket closed (or cannot be written): the spare takes over
+        if it was the zygote; a new spare is asked for either way."""
+        if control is self._spare:
+            self._spare, self._spare_pid = None, None
+            if not self._closing:
+                logger.warning("process executor: the spare job process zygote exited; forking another")
+                self._request_spare()
+            return
+        if control is not self._zygote or self._closing:
+            return
+        dead = self._zygote_pid
+        if dead is not None:
+            self._dead_zygotes.add(dead)
+            self._background(asyncio.to_thread(_reap_zygote, dead))
+        spare, spare_pid = self._spare, self._spare_pid
+        self._zygote, self._zygote_pid, self._spare, self._spare_pid = None, None, None, None
+        if spare is None:
+            self._zygote_lost(f"{why} (pid {dead}) and there is no spare zygote")
+            return
+        self._zygote, self._zygote_pid = spare, spare_pid
+        try:
+            spare.send(pickle.dumps(("promote", {})))
+        except OSError:
+            pass
+        logger.warning("process executor: %s (pid %s); its spare (pid %s) forks the job processes now. "
+                       "Running jobs are not affected", why, dead, spare_pid)
+        self._request_spare()
+
     def _zygote_lost(self, why: str) -> None:
         if self._broken is None:
-            self._broken = f"{why}; no new job can start (restart the worker)"
+            self._broken = f"{why}; no new job can start (the worker drains and exits to be restarted)"
             logger.error("process executor: %s", self._broken)
+            failed = getattr(self._events, "executor_failed", None)
+            if failed is not None:
+                failed(self._broken)
 
     # --- health: pings and memory ----------------------------------------------------------
 

@@ -111,6 +111,7 @@ class VoicePipelineAgent(rtc.EventEmitter[str]):
         self._stt_eou = False
         self._over_agent = False  # this utterance began while the agent was answering
         self._commit_timer: asyncio.TimerHandle | None = None
+        self._pending: tuple[str, Reply] | None = None  # a preemptive reply: (user text, reply)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -141,6 +142,8 @@ class VoicePipelineAgent(rtc.EventEmitter[str]):
             on_stt=self._on_stt,
             on_stt_error=self._on_stt_error,
             on_link=self._on_link,
+            on_preemptive=self._on_preemptive if self.options.preemptive_generation else None,
+            preemptive_after=self.options.preemptive_after,
         )
         self._listener.start()
 
@@ -154,6 +157,7 @@ class VoicePipelineAgent(rtc.EventEmitter[str]):
             self._commit_timer.cancel()
         if self._listener is not None:
             await self._listener.aclose()
+        self._discard_pending("the agent is closing")
         reply = self._reply
         if reply is not None and not reply.done:
             if drain:
@@ -201,6 +205,7 @@ class VoicePipelineAgent(rtc.EventEmitter[str]):
             self.emit("participant_linked", identity)
 
     def _reset_turn(self) -> None:
+        self._discard_pending("the turn was reset")
         self._parts.clear()
         self._user_speaking = False
         self._stt_eou = False
@@ -217,6 +222,7 @@ class VoicePipelineAgent(rtc.EventEmitter[str]):
             return
         if ev.type == VADEventType.START_OF_SPEECH:
             self._user_speaking = True
+            self._discard_pending("the user spoke again")
             self._over_agent = self._reply_active()
             if self._commit_timer is not None:
                 self._commit_timer.cancel()
@@ -281,6 +287,45 @@ class VoicePipelineAgent(rtc.EventEmitter[str]):
         else:
             self._commit_timer = asyncio.get_running_loop().call_later(delay, self._maybe_commit)
 
+    # --- preemptive generation ----------------------------------------------------------
+
+    def _on_preemptive(self, text: str | None, speech_end: float) -> None:
+        """An early transcript while the user is silent: prepare the reply to the turn
+        as it would be (played only if the turn ends with that text); ``None``: stale."""
+        if text is None:
+            self._discard_pending("the user spoke again")
+            return
+        text = text.strip()
+        if self._closed or not text or self._output is None or (self._over_agent and self._reply_active()):
+            return
+        full = " ".join([*self._parts, text])
+        self._discard_pending("a newer transcript")
+        chat = self.chat_ctx.copy()
+        chat.add_message(role="user", content=full)
+        reply = Reply(
+            turn=self._turn + 1,
+            llm=self.llm,
+            tts=self.tts,
+            tokenizer=self.tokenizer,
+            chat_ctx=chat,
+            tools=self.tools,
+            output=self._output,
+            segment=None,
+            metrics=TurnMetrics(turn=self._turn + 1),
+            speech_end=speech_end,
+            max_tool_steps=self.options.max_tool_steps,
+            emit=self._on_reply_event,
+            held=True,
+        )
+        self._pending = (full, reply)
+        logger.debug("voice agent: preparing the answer to %r before the turn ends", full)
+
+    def _discard_pending(self, why: str) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            logger.debug("voice agent: dropped the answer prepared for %r: %s", pending[0], why)
+            self._spawn(pending[1].aclose())
+
     def _commit(self) -> None:
         text = " ".join(self._parts)
         speech_end = self._speech_end
@@ -289,8 +334,13 @@ class VoicePipelineAgent(rtc.EventEmitter[str]):
             metrics.vad_end = self._vad_end - speech_end
         if self._transcript_at is not None:
             metrics.transcript = self._transcript_at - speech_end
+        pending, self._pending = self._pending, None
         self._reset_turn()
         self._over_agent = False
+        if pending is not None and pending[0] != text:
+            logger.debug("voice agent: dropped the answer prepared for %r: the turn is %r", pending[0], text)
+            self._spawn(pending[1].aclose())
+            pending = None
         if self._reply is not None and not self._reply.done:
             self._interrupt(0.0)
         self._turn += 1
@@ -300,20 +350,25 @@ class VoicePipelineAgent(rtc.EventEmitter[str]):
         segment = None
         if self._transcripts is not None:
             segment = self._transcripts.agent_segment(self._output.track_sid)
-        reply = Reply(
-            turn=self._turn,
-            llm=self.llm,
-            tts=self.tts,
-            tokenizer=self.tokenizer,
-            chat_ctx=self.chat_ctx,
-            tools=self.tools,
-            output=self._output,
-            segment=segment,
-            metrics=metrics,
-            speech_end=speech_end,
-            max_tool_steps=self.options.max_tool_steps,
-            emit=self._on_reply_event,
-        )
+        if pending is not None:
+            reply = pending[1]
+            metrics.preemptive = True
+            reply.commit(chat_ctx=self.chat_ctx, segment=segment, metrics=metrics, speech_end=speech_end)
+        else:
+            reply = Reply(
+                turn=self._turn,
+                llm=self.llm,
+                tts=self.tts,
+                tokenizer=self.tokenizer,
+                chat_ctx=self.chat_ctx,
+                tools=self.tools,
+                output=self._output,
+                segment=segment,
+                metrics=metrics,
+                speech_end=speech_end,
+                max_tool_steps=self.options.max_tool_steps,
+                emit=self._on_reply_event,
+            )
         self._reply = reply
         self._spawn(self._follow(reply))
 

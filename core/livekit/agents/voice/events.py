@@ -104,6 +104,9 @@ class TurnMetrics:
     tts_first_audio: float | None = None
     first_frame: float | None = None
     tool_calls: int = 0
+    preemptive: bool = False
+    """The reply was prepared before the end of the turn was confirmed (its LLM and TTS
+    marks can come before ``vad_end``)."""
     interrupted: bool = False
     error: str | None = None
     user_text_chars: int = 0

@@ -6,23 +6,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from livekit import rtc
 
 from ..stt import STT, SpeechEvent, SpeechEventType, SpeechStream, StreamAdapter
-from ..vad import VAD, VADEvent, VADStream
+from ..vad import VAD, VADEvent, VADEventType, VADStream
 
 logger = logging.getLogger("livekit.agents")
+
+REQUEST = "voice-stt-request"
+RECENT_SECONDS = 3
+"""Audio kept between utterances, so an early STT request has the speech from its start
+(the VAD's START_OF_SPEECH event carries its padded beginning up to the event)."""
 
 
 class Listener:
     """Follows one participant's microphone. The participant is the one named, else the
     first non-agent participant; when it leaves, the next one who joins is followed.
 
+    The microphone goes into one VAD stream. A streaming STT gets the audio too; a
+    non-streaming one (or a :class:`~livekit.agents.stt.StreamAdapter`, whose VAD is then
+    the one used) is asked for each utterance the VAD cuts, when it ends.
+
     ``on_vad(event)``, ``on_stt(event)``, ``on_stt_error(exc)`` and ``on_link(identity or
-    None, track_sid)`` are called on the event loop.
+    None, track_sid)`` are called on the event loop. With ``preemptive_after`` (seconds),
+    a non-streaming STT is asked as soon as the user has been silent that long, before the
+    VAD ends the utterance, and ``on_preemptive(text, speech_end)`` gets the transcript;
+    ``on_preemptive(None, 0.0)`` says it is stale (the user spoke again). If the utterance
+    then ends with no more speech, that transcript is its final one (no second request).
     """
 
     def __init__(
@@ -38,17 +53,25 @@ class Listener:
         on_stt: Callable[[SpeechEvent], None],
         on_stt_error: Callable[[BaseException], None],
         on_link: Callable[[str | None, str | None], None],
+        on_preemptive: Callable[[str | None, float], None] | None = None,
+        preemptive_after: float | None = None,
+        max_preemptive: int = 3,
     ) -> None:
         self._room = room
-        self._vad = vad
+        self._recognizer: STT | None  # non-streaming: asked per utterance
+        if isinstance(stt, StreamAdapter):
+            self._recognizer, self._vad = stt.wrapped, stt.vad
+        else:
+            self._recognizer = None if stt.capabilities.streaming else stt
+            self._vad = vad
         self._stt = stt
-        self._adapter = stt if isinstance(stt, StreamAdapter) else None
-        if self._adapter is None and not stt.capabilities.streaming:
-            self._adapter = StreamAdapter(stt=stt, vad=vad)
         self._rate = sample_rate
         self._frame_ms = frame_ms
         self._wanted = participant
         self._on_vad, self._on_stt, self._on_stt_error, self._on_link = on_vad, on_stt, on_stt_error, on_link
+        self._on_preemptive = on_preemptive
+        self._preemptive_after = preemptive_after if on_preemptive is not None else None
+        self._max_preemptive = max_preemptive
         self.identity: str | None = None
         self.track_sid: str | None = None
         self._track: rtc.Track | None = None
@@ -60,6 +83,13 @@ class Listener:
         self._vad_task: asyncio.Task[None] | None = None
         self._closed = False
         self._handlers: list[tuple[Any, Callable[..., Any]]] = []
+        # the utterance being spoken (non-streaming STT): its audio, for an early request
+        self._recent: deque[tuple[int, rtc.AudioFrame]] = deque()  # (first sample index, frame)
+        self._pushed = 0  # samples pushed to the VAD
+        self._utterance: list[rtc.AudioFrame] | None = None
+        self._preempt: asyncio.Task[SpeechEvent] | None = None
+        self._preempts = 0
+        self._last_result: asyncio.Task[None] | None = None
 
     # --- linking -----------------------------------------------------------------------
 
@@ -163,22 +193,102 @@ class Listener:
             self._vad_stream.push_frame(frame)
         if self._stt_stream is not None:
             self._stt_stream.push_frame(frame)
+        elif self._preemptive_after is not None:
+            # keep the audio an early STT request needs (references, no copies)
+            if self._utterance is not None:
+                self._utterance.append(frame)
+            else:
+                recent = self._recent
+                recent.append((self._pushed, frame))
+                while recent and recent[0][0] < self._pushed - RECENT_SECONDS * self._rate:
+                    recent.popleft()
+        self._pushed += frame.samples_per_channel
 
     # --- streams -----------------------------------------------------------------------
 
     def _open_streams(self) -> None:
-        if self._adapter is not None:
-            # the adapter's VAD stream is the only one: its events drive the turns too
-            self._stt_stream = self._adapter.stream(on_vad_event=self._on_vad)
-        else:
+        self._vad_stream = self._vad.stream()
+        self._vad_task = self._spawn(self._consume_vad(self._vad_stream), "voice-vad")
+        if self._recognizer is None:
             self._stt_stream = self._stt.stream()
-            self._vad_stream = self._vad.stream()
-            self._vad_task = self._spawn(self._consume_vad(self._vad_stream), "voice-vad")
-        self._stt_task = self._spawn(self._consume_stt(self._stt_stream), "voice-stt")
+            self._stt_task = self._spawn(self._consume_stt(self._stt_stream), "voice-stt")
 
     async def _consume_vad(self, stream: VADStream) -> None:
         async for ev in stream:
             self._on_vad(ev)
+            if self._recognizer is not None:
+                self._cut(ev)
+
+    # --- a non-streaming STT: one request per utterance (early when the user is silent) --
+
+    def _cut(self, ev: VADEvent) -> None:
+        if ev.type == VADEventType.START_OF_SPEECH:
+            self._drop_preempt()
+            self._preempts = 0
+            if self._preemptive_after is not None:
+                # the VAD's padded speech so far, then what was pushed after it
+                self._utterance = list(ev.frames) + _after(self._recent, ev.samples_index)
+                self._recent.clear()
+        elif ev.type == VADEventType.INFERENCE_DONE:
+            if not ev.speaking or self._preemptive_after is None or self._utterance is None:
+                return
+            if self._preempt is not None:
+                if ev.silence_duration == 0.0:  # the user speaks again: that answer is stale
+                    self._drop_preempt()
+                    assert self._on_preemptive is not None
+                    self._on_preemptive(None, 0.0)
+            elif ev.silence_duration >= self._preemptive_after and self._preempts < self._max_preemptive:
+                self._preempts += 1
+                speech_end = time.monotonic() - ev.silence_duration
+                self._preempt = self._spawn(self._early(list(self._utterance), speech_end), REQUEST)
+        elif ev.type == VADEventType.END_OF_SPEECH:
+            early, self._preempt = self._preempt, None
+            self._utterance = None
+            if early is None and not ev.frames:
+                self._on_stt(SpeechEvent(SpeechEventType.END_OF_SPEECH))
+                return
+            job = early if early is not None else self._spawn(self._recognize(ev.frames), REQUEST)
+            again = ev.frames if early is not None else None
+            self._last_result = self._spawn(self._deliver(job, self._last_result, again), "voice-stt-result")
+
+    async def _recognize(self, frames: list[rtc.AudioFrame]) -> SpeechEvent:
+        assert self._recognizer is not None
+        return await self._recognizer.recognize(frames)
+
+    async def _early(self, frames: list[rtc.AudioFrame], speech_end: float) -> SpeechEvent:
+        result = await self._recognize(frames)
+        if self._on_preemptive is not None and self._preempt is asyncio.current_task():
+            self._on_preemptive(result.text, speech_end)
+        return result
+
+    def _drop_preempt(self) -> None:
+        if self._preempt is not None:
+            self._preempt.cancel()
+            self._preempt = None
+
+    async def _deliver(
+        self, job: asyncio.Task[SpeechEvent], before: asyncio.Task[None] | None, again: list[rtc.AudioFrame] | None
+    ) -> None:
+        """The utterance's transcript (or the STT's error), after the one before it. An
+        early request that heard nothing is asked ``again`` with the whole utterance (the
+        STT may hear speech the VAD took for silence)."""
+        if before is not None:
+            await asyncio.gather(before, return_exceptions=True)
+        try:
+            result = await job
+            if again and not result.text:
+                logger.debug("voice agent: the early transcript was empty; asking the STT with the whole utterance")
+                result = await self._recognize(again)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._on_stt_error(exc)
+            return
+        if result.text:
+            self._on_stt(result)
+        self._on_stt(SpeechEvent(SpeechEventType.END_OF_SPEECH))
+
+    # --- a streaming STT ---------------------------------------------------------------
 
     async def _consume_stt(self, stream: SpeechStream) -> None:
         try:
@@ -192,10 +302,7 @@ class Listener:
             await stream.aclose()
             if self._closed:
                 return
-            if self._vad_stream is not None:  # a streaming STT: only it is replaced
-                self._stt_stream = self._stt.stream()
-            else:
-                self._stt_stream = self._adapter.stream(on_vad_event=self._on_vad)  # type: ignore[union-attr]
+            self._stt_stream = self._stt.stream()
             self._stt_task = self._spawn(self._consume_stt(self._stt_stream), "voice-stt")
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
@@ -206,6 +313,8 @@ class Listener:
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
+        if task.get_name() == REQUEST:
+            return  # an STT request: its outcome goes through _deliver (or it was dropped)
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
             logger.error("voice agent: %s failed: %s", task.get_name(), exc, exc_info=exc)
@@ -225,6 +334,21 @@ class Listener:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._vad_stream = self._stt_stream = None
+
+
+def _after(recent: deque[tuple[int, rtc.AudioFrame]], index: int) -> list[rtc.AudioFrame]:
+    """The audio of ``recent`` from sample ``index`` on (a frame across it is cut)."""
+    out: list[rtc.AudioFrame] = []
+    for first, frame in recent:
+        n = frame.samples_per_channel
+        if first + n <= index:
+            continue
+        if first < index:
+            ch = frame.num_channels
+            data = frame.data[(index - first) * ch :]
+            frame = rtc.AudioFrame(data.tobytes(), frame.sample_rate, ch, len(data) // ch)
+        out.append(frame)
+    return out
 
 
 __all__ = ["Listener", "SpeechEventType"]

@@ -21,6 +21,15 @@ class VoiceOptions:
     min_interruption_duration: float = 0.5
     """Seconds of sustained user speech that interrupt the agent; shorter noise does not,
     and its transcript is dropped."""
+    preemptive_generation: bool = True
+    """With a non-streaming STT (cut by the VAD), ask the STT, the LLM and the TTS as soon
+    as the user has been silent ``preemptive_after`` seconds, before the VAD's silence
+    window ends the turn; the reply is played the moment the turn ends if the user said
+    nothing more (its transcript is the final one), and dropped if they speak again. A
+    held reply plays nothing and runs no tool before the turn ends. A dropped attempt
+    costs an STT request, LLM tokens and TTS characters (at most 3 per turn)."""
+    preemptive_after: float = 0.25
+    """Seconds of silence after which preemptive generation starts."""
     max_tool_steps: int = 5
     """LLM rounds with tool calls in one turn before the agent stops calling tools."""
     input_sample_rate: int = 16000
@@ -35,7 +44,7 @@ class VoiceOptions:
     """On ``aclose(drain=True)``, how long the reply being spoken may take to finish."""
 
     def __post_init__(self) -> None:
-        for name in ("min_endpointing_delay", "min_interruption_duration", "drain_timeout"):
+        for name in ("min_endpointing_delay", "min_interruption_duration", "drain_timeout", "preemptive_after"):
             value = getattr(self, name)
             if not value >= 0:
                 raise ValueError(f"VoiceOptions.{name} must be >= 0 seconds, got {value!r}")

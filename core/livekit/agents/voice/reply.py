@@ -35,7 +35,11 @@ class ReplyFailed(Exception):
 
 class Reply:
     """Speaks one answer to ``chat_ctx`` (which it extends with the tool round trips).
-    ``done`` ends with the reply; :meth:`interrupt` stops the audio at once."""
+    ``done`` ends with the reply; :meth:`interrupt` stops the audio at once.
+
+    A ``held`` reply (preemptive generation, before the end of the user's turn is
+    confirmed) asks the LLM and synthesizes its first audio, but plays nothing and runs
+    no tool until :meth:`commit`; closing it uncommitted leaves no trace."""
 
     def __init__(
         self,
@@ -52,6 +56,7 @@ class Reply:
         speech_end: float,
         max_tool_steps: int,
         emit: Callable[[str, Any], None],
+        held: bool = False,
     ) -> None:
         self.turn = turn
         self._llm, self._tts, self._tokenizer = llm, tts, tokenizer
@@ -69,6 +74,11 @@ class Reply:
         self.interrupted = False
         self.played_text = ""
         self.error: ReplyFailed | None = None
+        self.held = held
+        self._committed = asyncio.Event()
+        self._early: dict[str, float] = {}  # marks made while held (monotonic times)
+        if not held:
+            self._committed.set()
         self._task = asyncio.create_task(self._run(), name=f"voice-reply-{turn}")
 
     @property
@@ -79,8 +89,25 @@ class Reply:
         await asyncio.shield(self._task)
 
     def _mark(self, name: str) -> None:
-        if getattr(self.metrics, name) is None:
+        if not self._committed.is_set():
+            self._early.setdefault(name, time.monotonic())
+        elif getattr(self.metrics, name) is None:
             setattr(self.metrics, name, time.monotonic() - self._t0)
+
+    @property
+    def committed(self) -> bool:
+        return self._committed.is_set()
+
+    def commit(
+        self, *, chat_ctx: llm.ChatContext, segment: AgentSegment | None, metrics: TurnMetrics, speech_end: float
+    ) -> None:
+        """The user's turn is confirmed: play the held reply. ``chat_ctx`` is the agent's
+        history (with the user's message, as the held reply's own copy had it): tool
+        round trips go there from now on."""
+        self.chat_ctx, self._segment, self.metrics, self._t0 = chat_ctx, segment, metrics, speech_end
+        for name, at in self._early.items():
+            setattr(metrics, name, at - speech_end)
+        self._committed.set()
 
     # --- running -----------------------------------------------------------------------
 
@@ -99,6 +126,7 @@ class Reply:
                     self.error = exc if isinstance(exc, ReplyFailed) else ReplyFailed("voice", exc)  # type: ignore[arg-type]
                     break
             if self.error is None and not self.interrupted:
+                await self._committed.wait()
                 await self._output.wait_for_playout()
                 self.played_text = self.played.full_text
         except asyncio.CancelledError:
@@ -110,7 +138,7 @@ class Reply:
             for stream in (sentences, tts_stream):
                 with contextlib.suppress(Exception):
                     await stream.aclose()
-            if self.error is not None or self.interrupted or not self.played_text:
+            if self._committed.is_set() and (self.error is not None or self.interrupted or not self.played_text):
                 if not self.interrupted:
                     self.played_text = self.played.played(self._output.clear())
             if self._segment is not None:
@@ -147,6 +175,7 @@ class Reply:
                 raise ReplyFailed("llm", exc) from exc
             if not calls:
                 break
+            await self._committed.wait()  # no tool runs for a turn that may not be one
             self.metrics.tool_calls += len(calls)
             self.chat_ctx.add_message(role="assistant", content=text, tool_calls=calls)
             results = await asyncio.gather(*(self._call_tool(c) for c in calls))
@@ -195,6 +224,8 @@ class Reply:
         try:
             async for audio in tts_stream:
                 self._mark("tts_first_audio")
+                if not self._committed.is_set():
+                    await self._committed.wait()
                 if not sentence_open and index + 1 < len(self.played.sentences):
                     index += 1
                     sentence_open = True

@@ -86,6 +86,16 @@ def _check_options(o: VADOptions) -> None:
         )
 
 
+def _capabilities(sample_rate: int) -> agents_vad.VADCapabilities:
+    # sample_rate: mono frames at the model's rate skip the stream's downmix and resampler;
+    # update_interval (one window) makes VAD.audio_stream() deliver one window per frame
+    return agents_vad.VADCapabilities(
+        update_interval=WINDOW_SAMPLES[sample_rate] / sample_rate,
+        sample_rates=SUPPORTED_INPUT_RATES,
+        sample_rate=sample_rate,
+    )
+
+
 class VAD(agents_vad.VAD):
     """Silero VAD. One model session and one inference thread serve every stream of the
     process; windows of concurrent streams are batched into one model call.
@@ -128,12 +138,7 @@ class VAD(agents_vad.VAD):
             inference_events=inference_events,
         )
         _check_options(opts)
-        super().__init__(
-            capabilities=agents_vad.VADCapabilities(
-                update_interval=WINDOW_SAMPLES[sample_rate] / sample_rate,
-                sample_rates=SUPPORTED_INPUT_RATES,
-            )
-        )
+        super().__init__(capabilities=_capabilities(sample_rate))
         self._opts = opts
         self._model = shared_model()
         self._model.session()  # load now: a broken install fails here, not in a stream
@@ -147,6 +152,7 @@ class VAD(agents_vad.VAD):
         opts = replace(self._opts, **changes)  # type: ignore[arg-type]
         _check_options(opts)
         self._opts = opts
+        self.capabilities = _capabilities(opts.sample_rate)
 
     def stream(self) -> VADStream:
         return VADStream(self._opts)
