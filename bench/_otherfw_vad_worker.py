@@ -4,6 +4,7 @@ of every START_OF_SPEECH to ``$BENCH_DIR/<room>.starts``. Run with its own inter
 """
 
 import asyncio
+import math
 import os
 import time
 from pathlib import Path
@@ -45,5 +46,8 @@ async def entrypoint(ctx: JobContext) -> None:
 
 
 if __name__ == "__main__":
+    # never gated by load, like ours (--load-threshold=inf): with a finite threshold 1.8.9
+    # counts each accepted-but-not-started job as threshold/num_idle_processes of load and
+    # goes FULL after two simultaneous offers, so rooms created together got no agent
     cli.run_app(WorkerOptions(entrypoint_fnc=entrypoint, prewarm_fnc=prewarm, load_fnc=lambda: 0.0,
-                              load_threshold=0.99, port=int(os.environ.get("BENCH_HTTP_PORT", "0"))))
+                              load_threshold=math.inf, port=int(os.environ.get("BENCH_HTTP_PORT", "0"))))

@@ -4,6 +4,12 @@ known speech onsets, memory per session; beside livekit-agents 1.8.9 (the other 
 its silero plugin) in the same run, against the same local LiveKit server.
 
     python bench/bench_capacity.py [--sessions 8] [--seconds 30] [--skip-other]
+        [--only inline1,inline,process,other1,other] [--frame-ms 10] [--worker-arg=--num-processes=1]
+
+Our agent reads each track with ``VAD.stream_track()`` (16 kHz mono, one 32 ms model
+window per frame); ``--frame-ms 10`` pushes 10 ms frames from a plain ``rtc.AudioStream``
+instead, for comparison. The other framework's agent (``_otherfw_vad_worker.py``) is
+written as its docs show.
 
 The publishers run in a process of their own (``publish``): one participant per room
 publishing the same speech in a loop at real time (an AudioSource with a 20 ms queue, so

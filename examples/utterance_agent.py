@@ -39,15 +39,9 @@ async def utterance_agent(ctx: agents.JobContext) -> None:
         await send({"type": "greeting", "text": sentence})
 
     async def listen(track: rtc.Track, participant: rtc.RemoteParticipant) -> None:
-        audio = rtc.AudioStream(track, sample_rate=16000, num_channels=1)
-        vad_stream = get_vad().stream()
-
-        async def forward() -> None:
-            async for event in audio:
-                vad_stream.push_frame(event.frame)
-            vad_stream.end_input()
-
-        ctx.create_task(forward())
+        # the track's audio as the VAD works on it (16 kHz mono, one 32 ms model window per
+        # frame); the stream ends when the track does
+        vad_stream = get_vad().stream_track(track)
         async for ev in vad_stream:
             if ev.type == agents.vad.VADEventType.START_OF_SPEECH:
                 began = ev.timestamp - ev.speech_duration

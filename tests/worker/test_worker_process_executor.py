@@ -296,3 +296,36 @@ async def test_a_killed_zygote_is_replaced_by_its_spare_and_new_jobs_still_run(
                              what="the first job still receiving audio")
     assert ended(worker, good) is None
     assert worker_info(worker)["registered"] and worker.proc.poll() is None
+
+
+async def test_with_the_zygote_and_its_spare_gone_the_worker_drains_and_exits_non_zero(
+    livekit_server, clients, agent_process, helpers, speech, tmp_path
+):
+    import os
+
+    worker = agent_process(CHAOS, livekit_server, "--job-executor=process", "--jobs-per-process=1",
+                           "--drain-timeout=8", env={"CHAOS_DIR": str(tmp_path)})
+    await worker.wait_output("registered worker")
+    (zygote,) = [p for p, name in _children(worker.proc.pid).items() if name == "lk-zygote"]
+    await helpers.wait_until(lambda: _spare_of(zygote), what="the zygote's spare")
+    good = helpers.unique_room("good")
+    client = await clients.join(good)
+    await client.publish_audio(speech("one two three four five"))
+    await helpers.wait_until(lambda: len(frame_times(tmp_path / f"{good}.frames")) > 50, timeout=40,
+                             what="audio reaching the job")
+
+    spare = _spare_of(zygote)
+    assert spare
+    os.kill(spare, signal.SIGKILL)
+    os.kill(zygote, signal.SIGKILL)
+    # no new job can start: the worker drains (the running job goes on) ...
+    await worker.wait_output("draining", timeout=30)
+    count = len(frame_times(tmp_path / f"{good}.frames"))
+    await helpers.wait_until(lambda: len(frame_times(tmp_path / f"{good}.frames")) > count + 50,
+                             what="the running job still receiving audio while the worker drains")
+    assert worker.proc.poll() is None
+    # ... and once its job ended (here: the drain timeout cut it), exits non-zero for its
+    # supervisor to restart it
+    code = await worker.wait_exit(timeout=60)
+    assert code not in (0, None), code
+    assert "no spare zygote" in worker.output()

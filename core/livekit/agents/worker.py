@@ -675,6 +675,16 @@ class Worker:
 
     # --- executor events ---------------------------------------------------------------
 
+    def executor_failed(self, why: str) -> None:
+        """Executor event: the executor cannot start jobs any more (the process executor
+        lost its zygote and the zygote's spare). The worker drains (the running jobs
+        finish, within ``drain_timeout``) and stops with an error, so that ``run_app``
+        exits non-zero and a supervisor restarts it."""
+        if self._fatal is None:
+            self._fatal = WorkerError(f"the {self.executor.name} executor failed: {why}")
+        if self._drain_task is None and not self._closing:
+            self._drain_task = asyncio.create_task(self._drain(self.options.drain_timeout))
+
     def job_running(self, info: JobInfo, context: JobContext | None) -> None:
         """Executor event: the job joined its room (see :class:`~livekit.agents.executor.base.ExecutorEvents`)."""
         from livekit.protocol import agent as agent_pb

@@ -170,6 +170,9 @@ class ExecutorEvents(Protocol):
         """The job ended and has left its room (or its process is gone); called once per
         launched job, after the job has been removed from :meth:`JobExecutor.jobs`."""
 
+    # Optional (an executor looks it up with getattr): ``executor_failed(why: str)``, the
+    # executor cannot start jobs any more; the Worker drains and exits non-zero.
+
 
 class JobExecutor(abc.ABC):
     """Runs request handlers and jobs for a worker. See the module docstring for the
