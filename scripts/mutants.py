@@ -13,6 +13,7 @@ in front of the real packages' ``__path__`` (mutmut copies only the files it mut
 from __future__ import annotations
 
 import fnmatch
+import json
 import shutil
 import subprocess
 import sys
@@ -20,28 +21,37 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TARGETS: dict[str, tuple[str, list[str]]] = {
-    # name: (source file, test files); PATTERNS below narrow a target to the functions named
-    "retry": ("core/livekit/agents/utils/retry.py", ["tests/core/test_core_retry.py", "tests/core/test_core_retry_after.py"]),
-    "plugin_host": ("core/livekit/agents/plugin_host.py", ["tests/plugin_host/test_plugin_host_unit.py"]),
+TARGETS: dict[str, tuple[list[str], list[str]]] = {
+    # name: (source files, test files); PATTERNS below narrow a target to the functions named
+    "retry": (["core/livekit/agents/utils/retry.py"], ["tests/core/test_core_retry.py", "tests/core/test_core_retry_after.py"]),
+    "plugin_host": (
+        ["core/livekit/agents/plugin_host.py"],
+        ["tests/plugin_host/test_plugin_host_unit.py", "tests/plugin_host/test_plugin_host_inprocess.py"],
+    ),
+    # the replay after reconnects: what is retained, covered, resent (its own module)
     "deepgram": (
-        "plugins/livekit-plugins-deepgram/livekit/plugins/deepgram/stt.py",
-        ["plugins/livekit-plugins-deepgram/tests/test_deepgram_stt.py", "plugins/livekit-plugins-deepgram/tests/test_deepgram_strict.py",
-         "plugins/livekit-plugins-deepgram/tests/conftest.py"],
+        ["plugins/livekit-plugins-deepgram/livekit/plugins/deepgram/_replay.py"],
+        ["plugins/livekit-plugins-deepgram/tests/test_deepgram_replay_buffer.py"],
     ),
     "silero_batching": (
-        "plugins/livekit-plugins-silero/livekit/plugins/silero/_inference.py",
-        ["plugins/livekit-plugins-silero/tests/test_silero_vad.py", "plugins/livekit-plugins-silero/tests/test_silero_batch_growth.py"],
+        ["plugins/livekit-plugins-silero/livekit/plugins/silero/_inference.py"],
+        ["plugins/livekit-plugins-silero/tests/test_silero_batch_growth.py",
+         "plugins/livekit-plugins-silero/tests/test_silero_batch_unit.py"],
     ),
-    "worker": ("core/livekit/agents/worker.py", ["tests/worker/test_worker_jobs.py", "tests/worker/test_worker_drain_declines.py"]),
+    # offers and drain: the request's answer state (fast unit tests), and the worker's own
+    # offer/decline/drain code against the real server
+    "worker": (
+        ["core/livekit/agents/job_request.py", "core/livekit/agents/worker.py"],
+        ["tests/worker/test_job_request_unit.py", "tests/worker/test_worker_drain_declines.py"],
+    ),
 }
 DEFAULT = ["retry", "plugin_host", "deepgram"]
 PATTERNS: dict[str, list[str]] = {
-    # the replay after reconnects: what is retained, covered, resent (not the whole plugin)
-    "deepgram": [f"livekit.plugins.deepgram.stt.xǁSpeechStreamǁ{m}__mutmut_*" for m in ("_covered", "_append", "_end_offset", "_session")],
     "silero_batching": ["livekit.plugins.silero._inference.xǁ_Batchǁ*"],
-    "worker": [f"livekit.agents.worker.xǁWorkerǁ{m}__mutmut_*" for m in ("_on_offer", "_accept", "_full_reason", "_drain")],
+    "worker": ["livekit.agents.job_request.*"]
+    + [f"livekit.agents.worker.xǁWorkerǁ{m}__mutmut_*" for m in ("_on_offer", "_take", "_full_reason", "_drain", "drain")],
 }
+MAX_CHILDREN = {"worker": 1}  # each worker test runs a real LiveKit server: one at a time
 
 SHIM = '''\
 """Put mutmut's mutated copies in front of the editable-installed packages."""
@@ -65,16 +75,19 @@ ROOT_CONFTEST = ROOT / "tests" / "conftest.py"
 
 
 def prepare(name: str) -> Path:
-    source, tests = TARGETS[name]
+    sources, tests = TARGETS[name]
     work = ROOT / ".mutants" / name
     shutil.rmtree(work, ignore_errors=True)
     (work / "tests").mkdir(parents=True)
     (work / "docs").symlink_to(ROOT / "docs")  # tests that read the docs
-    src = ROOT / source
-    # the path from the (namespace) "livekit" directory on: livekit/agents/..., livekit/plugins/...
-    rel = Path(*src.parts[src.parts.index("livekit"):])
-    (work / rel).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(src, work / rel)
+    rels = []
+    for source in sources:
+        src = ROOT / source
+        # the path from the (namespace) "livekit" directory on: livekit/agents/..., livekit/plugins/...
+        rel = Path(*src.parts[src.parts.index("livekit"):])
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, work / rel)
+        rels.append(rel.as_posix())
     conftests = [SHIM]
     for t in tests:
         path = ROOT / t
@@ -87,7 +100,7 @@ def prepare(name: str) -> Path:
     (work / "tests" / "conftest.py").write_text("\n\n".join(_hoist(conftests)))
     (work / "pyproject.toml").write_text(
         "[tool.mutmut]\n"
-        f'source_paths = ["{rel.as_posix()}"]\n'
+        f"source_paths = {json.dumps(rels)}\n"
         'pytest_add_cli_args = ["-p", "no:livekit_agents", "-p", "no:cacheprovider", "-q"]\n'
         'pytest_add_cli_args_test_selection = ["tests/"]\n\n'
         "[tool.pytest.ini_options]\n"
@@ -111,8 +124,8 @@ def main(argv: list[str]) -> int:
     mutmut = [str(Path(sys.executable).parent / "mutmut")]
     for name in names:
         work = prepare(name)
-        print(f"== {name}: {TARGETS[name][0]}", flush=True)
-        subprocess.run([*mutmut, "run", "--max-children", "2", *PATTERNS.get(name, [])], cwd=work, check=False)
+        print(f"== {name}: {', '.join(TARGETS[name][0])}", flush=True)
+        subprocess.run([*mutmut, "run", "--max-children", str(MAX_CHILDREN.get(name, 2)), *PATTERNS.get(name, [])], cwd=work, check=False)
         out = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, capture_output=True, text=True)
         lines = [line.strip() for line in out.stdout.splitlines() if ":" in line]
         if name in PATTERNS:
