@@ -38,26 +38,45 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
         ["plugins/livekit-plugins-silero/tests/test_silero_batch_growth.py",
          "plugins/livekit-plugins-silero/tests/test_silero_batch_unit.py"],
     ),
-    # offers and drain: the request's answer state (fast unit tests), and the worker's own
-    # offer/decline/drain code against the real server
-    "worker": (
-        ["core/livekit/agents/job_request.py", "core/livekit/agents/worker.py"],
-        ["tests/worker/test_job_request_unit.py", "tests/worker/test_worker_drain_declines.py"],
-    ),
+    # offers and drain, in two parts: the request's answer state (pure: fast unit tests) and
+    # the worker's own offer/decline/drain code, which needs the real server (slow per mutant)
+    "worker": (["core/livekit/agents/job_request.py"], ["tests/worker/test_job_request_unit.py"]),
+    "worker_offers": (["core/livekit/agents/worker.py"], ["tests/worker/test_worker_drain_declines.py"]),
 }
-DEFAULT = ["retry", "plugin_host", "deepgram"]
+DEFAULT = ["retry", "plugin_host", "deepgram", "silero_batching", "worker"]  # the fast ones
 PATTERNS: dict[str, list[str]] = {
-    "silero_batching": ["livekit.plugins.silero._inference.xǁ_Batchǁ*"],
-    "worker": ["livekit.agents.job_request.*"]
-    + [f"livekit.agents.worker.xǁWorkerǁ{m}__mutmut_*" for m in ("_on_offer", "_take", "_full_reason", "_drain", "drain")],
+    "silero_batching": [f"livekit.plugins.silero._inference.{m}__mutmut_*" for m in ("xǁ_Batchǁ*", "xǁInferenceJobǁ*", "x__windows")],
+    "worker_offers": [f"livekit.agents.worker.xǁWorkerǁ{m}__mutmut_*" for m in ("_on_offer", "_full_reason", "_drain", "drain")],
 }
-MAX_CHILDREN = {"worker": 1}  # each worker test runs a real LiveKit server: one at a time
+MAX_CHILDREN = {"worker_offers": 1}  # each run starts a real LiveKit server: one at a time
+TIMEOUT_MULTIPLIER = {"worker_offers": 5}  # a hanging mutant costs (test time + 1 s) x this, not x 15
 
 SHIM = '''\
 """Put mutmut's mutated copies in front of the editable-installed packages."""
+import ctypes
 import importlib
 import os
+import signal
+import subprocess
 import sys
+
+# mutmut kills a mutant that hangs with SIGKILL: the processes its tests started (a LiveKit
+# server) must not outlive it
+_libc = ctypes.CDLL(None, use_errno=True)
+_popen_init = subprocess.Popen.__init__
+
+
+def _dies_with_parent():
+    _libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _popen(self, *args, **kwargs):
+    if kwargs.get("preexec_fn") is None and sys.platform == "linux":
+        kwargs["preexec_fn"] = _dies_with_parent
+    _popen_init(self, *args, **kwargs)
+
+
+subprocess.Popen.__init__ = _popen
 
 _root = os.getcwd()
 for _dir, _subdirs, _files in os.walk(os.path.join(_root, "livekit")):
@@ -100,6 +119,7 @@ def prepare(name: str) -> Path:
     (work / "tests" / "conftest.py").write_text("\n\n".join(_hoist(conftests)))
     (work / "pyproject.toml").write_text(
         "[tool.mutmut]\n"
+        f"timeout_multiplier = {TIMEOUT_MULTIPLIER.get(name, 15)}\n"
         f"source_paths = {json.dumps(rels)}\n"
         'pytest_add_cli_args = ["-p", "no:livekit_agents", "-p", "no:cacheprovider", "-q"]\n'
         'pytest_add_cli_args_test_selection = ["tests/"]\n\n'
