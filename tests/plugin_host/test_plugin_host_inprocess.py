@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import sys
 import textwrap
+import time
 import types
 
 import pytest
@@ -586,3 +588,274 @@ def test_create_checks_the_type_and_names_each_capability(monkeypatch):
     for fn, cap in ((plugin_host.create_tts, "tts"), (plugin_host.create_vad, "vad"), (plugin_host.create_llm, "llm")):
         with pytest.raises(ProviderNotFoundError, match=f"no {cap} provider named 'nothing' is installed"):
             fn("nothing")
+
+
+# --- what the mutation run found unchecked ------------------------------------------------------
+
+
+def made(base: type, options: dict) -> object:
+    """An instance of a subclass of ``base`` (its abstract methods stubbed) holding ``options``."""
+    cls = type(f"Made{base.__name__}", (base,), {m: (lambda self, *a, **k: None) for m in base.__abstractmethods__})
+    obj = object.__new__(cls)
+    obj.options = options
+    return obj
+
+
+def test_every_create_function_passes_the_options_to_the_factory(monkeypatch):
+    from livekit.agents import llm, stt, tokenize, tts, vad
+
+    host = PluginHost()
+    mod = types.ModuleType("allcaps")
+    mod.PLUGIN_API = (1, 0)
+    for hook, base in (("register_stt", stt.STT), ("register_tts", tts.TTS), ("register_vad", vad.VAD),
+                       ("register_llm", llm.LLM)):
+        def impl(register, base=base):
+            register("all", lambda **o: made(base, o))
+        impl.__name__ = hook
+        setattr(mod, hook, hookimpl(impl))
+
+    def register_tokenizers(register):
+        register("all", lambda **o: made(tokenize.SentenceTokenizer, o), kind="sentence")
+        register("all", lambda **o: made(tokenize.WordTokenizer, o), kind="word")
+
+    mod.register_tokenizers = hookimpl(register_tokenizers)
+    host.register_plugin("allcaps", mod)
+    monkeypatch.setattr(plugin_host, "_host", host)
+    for fn, base in ((plugin_host.create_stt, stt.STT), (plugin_host.create_tts, tts.TTS),
+                     (plugin_host.create_vad, vad.VAD), (plugin_host.create_llm, llm.LLM)):
+        obj = fn("all", model="m1", speed=2)
+        assert isinstance(obj, base) and obj.options == {"model": "m1", "speed": 2}
+    s = plugin_host.create_tokenizer("all", language="fr")
+    w = plugin_host.create_tokenizer("all", kind="word", language="de")
+    assert isinstance(s, tokenize.SentenceTokenizer) and s.options == {"language": "fr"}
+    assert isinstance(w, tokenize.WordTokenizer) and w.options == {"language": "de"}
+    assert plugin_host.create("vad", "all", threshold=0.3).options == {"threshold": 0.3}
+
+
+def test_the_wrong_type_names_the_module_of_what_was_returned(monkeypatch):
+    class Wrong:
+        pass
+
+    host = PluginHost()
+    host.register_plugin("wt", types.SimpleNamespace(
+        PLUGIN_API=(1, 0), register_vad=hookimpl(lambda register: register("wrong", lambda **o: Wrong()))))
+    monkeypatch.setattr(plugin_host, "_host", host)
+    with pytest.raises(ProviderTypeError) as err:
+        plugin_host.create_vad("wrong")
+    assert f"returned {Wrong.__module__}.{Wrong.__qualname__}, not a livekit.agents.vad.VAD; " in str(err.value)
+
+
+def test_the_first_plugin_of_a_name_on_sys_path_wins(tmp_path, monkeypatch, caplog):
+    """Two distributions declare the same plugin name: the one found first (first on
+    sys.path, like an import) is used, whatever its module is called."""
+    created = []
+    for i, (site, module) in enumerate(((tmp_path / "a", "zz_inproc_first"), (tmp_path / "b", "aa_inproc_second"))):
+        site.mkdir()
+        (site / f"{module}.py").write_text(vad_plugin(f"winner-{i}"))
+        info = site / f"livekit_plugins_ipwin{i}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: livekit-plugins-ipwin{i}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(f"[{GROUP}]\nipwin = {module}\n")
+        created.append(module)
+    monkeypatch.syspath_prepend(str(tmp_path / "b"))
+    monkeypatch.syspath_prepend(str(tmp_path / "a"))  # a before b
+    importlib.invalidate_caches()
+    try:
+        with caplog.at_level(logging.WARNING, "livekit.agents"):
+            host = load("ipwin")
+        assert host.records["ipwin"].distribution == "livekit-plugins-ipwin0"
+        assert [p.name for p in host.registry.providers("vad")] == ["winner-0"]
+        assert [r.getMessage() for r in caplog.records if "declared twice" in r.getMessage()] == [
+            "plugin 'ipwin' is declared twice; using the first one"]
+    finally:
+        for module in created:
+            sys.modules.pop(module, None)
+
+
+def test_plugins_after_a_duplicate_still_load(install):
+    install("ipdupx", vad_plugin("dupx-1"), dist="livekit-plugins-ipdupx-a")
+    install("ipdupx", vad_plugin("dupx-2"), dist="livekit-plugins-ipdupx-b", module="inproc_ipdupx_second")
+    install("ipdupy", vad_plugin("dupy"))
+    host = load("ipdupx", "ipdupy")
+    assert host.records["ipdupy"].status == "loaded"
+    assert host.provider("vad", "dupy")
+
+
+def test_an_entry_point_without_a_distribution_has_no_provenance(install):
+    module = install("ipnodist", vad_plugin("nodist-vad"))
+    host = PluginHost()
+    host._load(importlib.metadata.EntryPoint("ipnodist", module, GROUP))
+    rec = host.records["ipnodist"]
+    assert (rec.status, rec.distribution, rec.version) == ("loaded", None, None)
+    assert host.provider("vad", "nodist-vad").distribution is None
+
+
+def test_load_time_is_measured_around_the_import(install):
+    install("iptimed", vad_plugin("timed-vad"))
+    t0 = time.perf_counter()
+    host = load("iptimed")
+    elapsed = time.perf_counter() - t0
+    assert 0 < host.records["iptimed"].load_seconds <= elapsed
+
+
+def test_exact_log_messages_of_loading(install, caplog):
+    install("iplogfail", "raise RuntimeError('nope')\n")
+    install("iplognew", vad_plugin("x-vad", api="(99, 0)"), dist="livekit-plugins-lognew")
+    install("iplogclash1", vad_plugin("clash-vad"))
+    install("iplogclash2", vad_plugin("clash-vad"))
+    with caplog.at_level(logging.WARNING, "livekit.agents"):
+        host = load("iplogfail", "iplognew", "iplogclash1", "iplogclash2")
+    msgs = [r.getMessage() for r in caplog.records if r.name == "livekit.agents"]
+    assert "plugin iplogfail failed to load: RuntimeError: nope" in msgs
+    assert f"plugin iplognew skipped: {host.records['iplognew'].error}" in msgs
+    assert ("plugin iplogclash2: vad provider 'clash-vad' is not registered: plugin 'iplogclash1' already "
+            "registered that name (rename one of them)") in msgs
+
+
+def test_a_clash_refuses_only_that_provider_and_keeps_registering_the_rest():
+    host = PluginHost()
+    host.register_plugin("first", types.SimpleNamespace(
+        PLUGIN_API=(1, 0), register_vad=hookimpl(lambda register: register("shared", lambda **o: 1))))
+
+    def register_vad(register):
+        register("shared", lambda **o: 2)  # the clash comes first
+        register("zz-own", lambda **o: 3)
+
+    rec = host.register_plugin("second", types.SimpleNamespace(PLUGIN_API=(1, 0), register_vad=hookimpl(register_vad)))
+    assert rec.providers == {"vad": ["zz-own"]}
+    assert host.provider("vad", "zz-own").create() == 3
+
+
+def test_plugin_errors_name_the_plugin_and_the_hook(install):
+    from livekit.agents.plugin_host import _plugin_api
+
+    with pytest.raises(PluginError) as err:
+        _plugin_api(types.SimpleNamespace(), "mod", "plug")
+    assert (err.value.plugin, err.value.hook) == ("plug", None)
+    with pytest.raises(PluginError) as err:
+        _plugin_api(types.SimpleNamespace(PLUGIN_API="1.0"), "mod", "plug2")
+    assert err.value.plugin == "plug2"
+    install("ipstrictnoapi", "X = 1\n")
+    with pytest.raises(PluginError) as err:
+        PluginHost(only={"ipstrictnoapi"}, strict=True).load_entry_points()
+    assert isinstance(err.value.__cause__, PluginError) and err.value.__cause__.plugin == "ipstrictnoapi"
+    host = PluginHost()
+    with pytest.raises(PluginError, match="unknown hook 'regster_vad'") as err:
+        host.register_plugin("typo", types.SimpleNamespace(PLUGIN_API=(1, 0), regster_vad=hookimpl(lambda register: None)))
+    assert (err.value.plugin, err.value.hook) == ("typo", "regster_vad")
+
+
+def test_a_plugin_failing_its_checks_after_pluggy_registered_it_is_unregistered(install, caplog):
+    install("ipasynclate", vad_plugin("late-vad", extra="@hookimpl\nasync def job_started(job_context):\n    pass\n"))
+    with caplog.at_level(logging.WARNING, "livekit.agents"):
+        host = load("ipasynclate")
+    assert host.records["ipasynclate"].status == "failed"
+    assert host.pm.get_plugin("ipasynclate") is None and host.pm.hook.job_started.get_hookimpls() == []
+    assert any(r.getMessage().startswith("plugin ipasynclate failed to load: hook 'job_started' is an async def")
+               for r in caplog.records)
+
+
+def test_a_failed_register_plugin_records_the_error():
+    host = PluginHost()
+
+    def register_stt(register):
+        register("", lambda: 1)
+
+    with pytest.raises(ValueError):
+        host.register_plugin("bad", types.SimpleNamespace(PLUGIN_API=(1, 0), register_stt=hookimpl(register_stt)))
+    assert host.records["bad"].error == "ValueError: a stt provider needs a non-empty name, got ''"
+
+
+def test_descriptions_default_to_empty_and_pass_through_for_tokenizers():
+    host = PluginHost()
+
+    def register_vad(register):
+        register("plain", lambda **o: 1)
+
+    def register_tokenizers(register):
+        register("tok", lambda **o: 1, kind="sentence", description="splits sentences")
+        register("tok", lambda **o: 1, kind="word")
+
+    host.register_plugin("d", types.SimpleNamespace(PLUGIN_API=(1, 0), register_vad=hookimpl(register_vad),
+                                                    register_tokenizers=hookimpl(register_tokenizers)))
+    assert host.provider("vad", "plain").description == ""
+    assert host.provider("sentence_tokenizer", "tok").description == "splits sentences"
+    assert host.provider("word_tokenizer", "tok").description == ""
+
+
+def test_trace_of_capability_hooks_names_the_callback_and_the_result(caplog):
+    host = PluginHost(trace=True)
+
+    def register_tokenizers(register):
+        register("tok", lambda **o: 1, kind="sentence")
+
+    t0 = time.perf_counter()
+    with caplog.at_level(logging.INFO, "livekit.agents.plugins.trace"):
+        host.register_plugin("tr", types.SimpleNamespace(PLUGIN_API=(1, 0), register_tokenizers=hookimpl(register_tokenizers)))
+    elapsed_ms = 1000 * (time.perf_counter() - t0)
+    msgs = [r.getMessage() for r in caplog.records if r.name == "livekit.agents.plugins.trace"]
+    assert msgs[0] == ("hook register_tokenizers(register=<register sentence_tokenizer/word_tokenizer providers "
+                       "for plugin tr>) -> plugin tr")
+    m = re.fullmatch(r"hook register_tokenizers <- plugin tr returned None in ([0-9.]+) ms", msgs[1])
+    assert m and float(m.group(1)) <= elapsed_ms + 0.01
+    assert msgs[2] == "plugin tr registered sentence_tokenizer provider 'tok'"
+
+
+def test_trace_of_loading_gives_the_measured_time(install, caplog):
+    install("iptracetime", vad_plugin("tt-vad"))
+    install("iptraceleft", vad_plugin("tl-vad"))
+    with caplog.at_level(logging.INFO, "livekit.agents.plugins.trace"):
+        host = load("iptracetime", trace=True)
+    msgs = [r.getMessage() for r in caplog.records if r.name == "livekit.agents.plugins.trace"]
+    rec = host.records["iptracetime"]
+    assert f"plugin iptracetime loaded in {1000 * rec.load_seconds:.1f} ms" in msgs
+    assert "plugin iptraceleft disabled (not among the chosen plugins)" in msgs
+
+
+def test_a_worker_hook_after_a_capability_hook_is_guarded(caplog):
+    host = PluginHost()
+
+    def worker_draining(worker):
+        raise RuntimeError("drain hook bug")
+
+    host.register_plugin("wd", types.SimpleNamespace(
+        PLUGIN_API=(1, 0), register_vad=hookimpl(lambda register: None), worker_draining=hookimpl(worker_draining)))
+    with caplog.at_level(logging.ERROR, "livekit.agents"):
+        assert host.call("worker_draining", worker=None) == []
+    assert "plugin wd raised in hook worker_draining: RuntimeError: drain hook bug" in caplog.text
+
+
+def test_traced_calls_show_every_argument_once_per_plugin(caplog):
+    host = PluginHost(trace=True)
+    for name in ("ta", "tb"):
+        host.register_plugin(name, types.SimpleNamespace(PLUGIN_API=(1, 0), job_ended=hookimpl(lambda job_context, reason: None)))
+
+    class Wrapping:
+        @hookimpl(wrapper=True)
+        def job_ended(self, job_context, reason):
+            return (yield)
+
+    host.register_plugin("tw", Wrapping())
+    t0 = time.perf_counter()
+    with caplog.at_level(logging.INFO, "livekit.agents.plugins.trace"):
+        host.call("job_ended", job_context="ctx", reason="done")
+    elapsed_ms = 1000 * (time.perf_counter() - t0)
+    msgs = [r.getMessage() for r in caplog.records if r.name == "livekit.agents.plugins.trace"]
+    calls = [m for m in msgs if " -> plugin " in m]
+    # one line per plain impl (a second registration does not guard the others twice);
+    # a wrapper is not guarded, so not traced
+    assert sorted(calls) == ["hook job_ended(job_context='ctx', reason='done') -> plugin ta",
+                             "hook job_ended(job_context='ctx', reason='done') -> plugin tb"]
+    times = [float(m.group(1)) for m in (re.fullmatch(r"hook job_ended <- plugin t[ab] returned None in ([0-9.]+) ms", x) for x in msgs) if m]
+    assert len(times) == 2 and all(t <= elapsed_ms + 0.01 for t in times)
+
+
+def test_a_loaded_plugin_without_the_provider_asked_for_is_not_installed(install):
+    install("iphasother", vad_plugin("other-vad"))
+    host = load("iphasother")
+    with pytest.raises(ProviderNotFoundError, match=r"no vad provider named 'iphasother' is installed \(installed: other-vad\)"):
+        host.provider("vad", "iphasother")
+
+
+def test_one_line_keeps_a_message_ending_in_x():
+    assert _one_line(ValueError("MAX")) == "ValueError: MAX"
