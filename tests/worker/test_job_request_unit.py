@@ -133,8 +133,9 @@ async def test_the_callback_aliases_are_honoured():
 )
 async def test_accept_refuses_both_a_callback_and_its_alias(kw, message):
     req, responder = request()
-    with pytest.raises(TypeError, match=message):
+    with pytest.raises(TypeError) as err:
         await req.accept(agent, **kw)
+    assert str(err.value) == message
     assert req.state is AnswerState.PENDING and responder.accepted == []
 
 
@@ -357,3 +358,37 @@ async def test_closing_the_worker_while_a_handler_runs_cancels_the_handler():
     with pytest.raises(asyncio.CancelledError):
         await tasks[0]
     assert req.state is AnswerState.PENDING
+
+
+async def test_an_accept_after_expiry_does_not_turn_the_answer_into_an_accept():
+    req, responder = request(timeout=1)
+    req.expire()
+    with pytest.raises(JobError):
+        await req.accept(agent, identity="late")
+    answer = req.answer()
+    assert not answer.accepted and answer.accept is None
+    assert answer.reason.startswith("the request handler neither accepted nor rejected it")
+    assert responder.accepted == []
+
+
+async def test_the_handler_task_is_named_after_the_job():
+    req, _ = request(id="AJ_T")
+
+    async def handler(r):
+        await r.reject()
+
+    _, task = await answer_request(handler, req, timeout=30)
+    assert task.get_name() == "request-handler-AJ_T"
+    await task
+
+
+async def test_a_handler_that_is_cancelled_declines_the_job_without_raising(caplog):
+    req, _ = request(id="AJ_C", room="lobby")
+
+    async def handler(r):
+        raise asyncio.CancelledError
+
+    answer, task = await answer_request(handler, req, timeout=30)
+    assert task.cancelled()
+    assert answer == OfferAnswer(None, "the request handler returned without accepting or rejecting it")
+    assert req.state is AnswerState.REJECTED
