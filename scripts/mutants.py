@@ -49,7 +49,11 @@ PATTERNS: dict[str, list[str]] = {
     "worker_offers": [f"livekit.agents.worker.xǁWorkerǁ{m}__mutmut_*" for m in ("_on_offer", "_full_reason", "_drain", "drain")],
 }
 MAX_CHILDREN = {"worker_offers": 1}  # each run starts a real LiveKit server: one at a time
-TIMEOUT_MULTIPLIER = {"worker_offers": 5}  # a hanging mutant costs (test time + 1 s) x this, not x 15
+TIMEOUT_MULTIPLIER = {"worker_offers": 6}  # a hanging mutant costs (test time + 1 s) x this, not x 15
+# livekit.rtc's native client does not survive a fork of the process that ran the stats
+# (every mutant would hang): fork workers from a clean server process instead
+ISOLATION = {"worker_offers": "forkserver", "silero_batching": "forkserver"}  # (and the model thread)
+ALSO_COPY = {"silero_batching": ["livekit/plugins/silero/resources"]}  # the ONNX model beside the module
 
 SHIM = '''\
 """Put mutmut's mutated copies in front of the editable-installed packages."""
@@ -107,6 +111,8 @@ def prepare(name: str) -> Path:
         (work / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(src, work / rel)
         rels.append(rel.as_posix())
+    for extra in ALSO_COPY.get(name, []):
+        (work / extra).symlink_to(ROOT / sources[0].split("/livekit/")[0] / extra)
     conftests = [SHIM]
     for t in tests:
         path = ROOT / t
@@ -120,6 +126,8 @@ def prepare(name: str) -> Path:
     (work / "pyproject.toml").write_text(
         "[tool.mutmut]\n"
         f"timeout_multiplier = {TIMEOUT_MULTIPLIER.get(name, 15)}\n"
+        f'process_isolation = "{ISOLATION.get(name, "fork")}"\n'
+        f"also_copy = {json.dumps(ALSO_COPY.get(name, []))}\n"
         f"source_paths = {json.dumps(rels)}\n"
         'pytest_add_cli_args = ["-p", "no:livekit_agents", "-p", "no:cacheprovider", "-q"]\n'
         'pytest_add_cli_args_test_selection = ["tests/"]\n\n'
