@@ -9,6 +9,8 @@ shows; test_silero_batch_growth.py shows the same rules with the real ONNX model
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -86,8 +88,12 @@ async def test_one_job_alone_in_a_batch():
     j = job(1, 4, pieces=3)
     batch.add(j)
     assert j.slot >= 0 and batch.jobs == [j]
+    assert batch.probs.dtype == batch.samples.dtype == batch.states.dtype == np.float32
+    t0 = time.perf_counter()
     done = run_out(batch, stats)
+    wall = time.perf_counter() - t0
     assert done == [[], [], [], [j]]
+    assert 0 < stats.seconds <= wall  # the model's time, measured inside the rounds
     check(j, 1, 4)
     assert (stats.calls, stats.windows, dict(stats.batch_sizes), stats.max_batch) == (4, 4, {1: 4}, 1)
     assert stats.seconds > 0 and j.seconds == pytest.approx(stats.seconds, rel=1e-9)
@@ -127,6 +133,8 @@ async def test_a_job_joining_mid_flight_leaves_the_others_alone():
     for s, j in enumerate(first):
         check(j, s, 6)
     check(late, 9, 2)
+    assert late.joined > 0  # it joined a running batch: its share starts then
+    assert sum(j.seconds for j in [*first, late]) == pytest.approx(stats.seconds, rel=1e-9)
 
 
 async def test_the_batch_grows_past_its_first_slots_without_touching_the_batched_states():
@@ -200,6 +208,8 @@ async def test_a_job_taken_out_half_way_keeps_its_progress_and_continues_elsewhe
     run_out(batch, stats)
     check(leave, 2, 6)
     check(keep, 1, 5)
+    # the job's time in both batches adds up
+    assert leave.seconds + keep.seconds == pytest.approx(stats.seconds, rel=1e-9)
 
 
 async def test_removing_several_jobs_at_once():
@@ -242,10 +252,13 @@ async def test_the_8khz_model_rate_uses_its_own_window_and_rate():
 
 
 async def test_a_job_takes_whole_windows_and_its_context():
-    with pytest.raises(ValueError, match="starts from a state or after another job, not both"):
+    both = "an InferenceJob starts from a state or after another job, not both"
+    with pytest.raises(ValueError) as err:
         InferenceJob(RATE, [audio(1, 1)], context(1), state(1), after=job(2, 1))
-    with pytest.raises(ValueError, match="starts from a state or after another job, not both"):
+    assert str(err.value) == both
+    with pytest.raises(ValueError) as err:
         InferenceJob(RATE, [audio(1, 1)], context(1), None)
+    assert str(err.value) == both
     for bad in ([audio(1, 1)[:-1]], [np.zeros(0, np.int16)], []):
         with pytest.raises(ValueError, match="an InferenceJob at 16000 Hz takes whole windows and the context"):
             InferenceJob(RATE, bad, context(1), state(1))
@@ -253,7 +266,7 @@ async def test_a_job_takes_whole_windows_and_its_context():
         InferenceJob(RATE, [audio(1, 1)], context(1)[:-1], state(1))
     j = InferenceJob(RATE, [audio(1, 1)[:100], audio(1, 1)[100:], audio(2, 1)], context(1), None, after=job(3, 1))
     assert (j.count, j.next, j.slot, j.state, j.finished, j.successor, j.seconds) == (2, 0, -1, None, False, None, 0.0)
-    assert j.probs.shape == (2,) and not j.future.done()
+    assert j.probs.shape == (2,) and j.probs.dtype == np.float32 and not j.future.done()
 
 
 async def test_fill_writes_the_context_then_the_scaled_audio():
@@ -274,5 +287,18 @@ def test_windows_overlap_by_the_context():
         for k in range(3):
             np.testing.assert_array_equal(views[s, k], samples[s, k * W : k * W + C + W])
     assert not views.flags.writeable
+    flat = np.arange(C + 2 * W, dtype=np.float32)  # one stream: no leading axis
+    one = _windows(flat, RATE, 2)
+    assert one.shape == (2, C + W)
+    np.testing.assert_array_equal(one[1], flat[W : W + C + W])
     assert new_state().shape == (2, 1, 128) and not new_state().any() and new_state().dtype == np.float32
     assert InferenceStats().max_batch == 0
+
+
+async def test_a_job_that_fits_the_slots_reuses_them():
+    batch, stats = _Batch(RATE, SR), InferenceStats()
+    batch.add(job(1, 4))
+    samples, capacity = batch.samples, batch.capacity
+    batch.add(job(2, 4))  # as long as the slots and a slot is free: no new memory
+    assert batch.samples is samples and batch.capacity == capacity
+    run_out(batch, stats)
