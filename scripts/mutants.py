@@ -35,8 +35,9 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "silero_batching": (
         ["plugins/livekit-plugins-silero/livekit/plugins/silero/_inference.py"],
-        ["plugins/livekit-plugins-silero/tests/test_silero_batch_growth.py",
-         "plugins/livekit-plugins-silero/tests/test_silero_batch_unit.py"],
+        # the unit tests only: test_silero_batch_growth.py shows the same with the real model, but
+        # its model thread hangs in mutmut's forked workers (every mutant it reached timed out)
+        ["plugins/livekit-plugins-silero/tests/test_silero_batch_unit.py"],
     ),
     # offers and drain, in two parts: the request's answer state (pure: fast unit tests) and
     # the worker's own offer/decline/drain code, which needs the real server (slow per mutant)
@@ -52,7 +53,7 @@ MAX_CHILDREN = {"worker_offers": 1}  # each run starts a real LiveKit server: on
 TIMEOUT_MULTIPLIER = {"worker_offers": 6}  # a hanging mutant costs (test time + 1 s) x this, not x 15
 # livekit.rtc's native client does not survive a fork of the process that ran the stats
 # (every mutant would hang): fork workers from a clean server process instead
-ISOLATION = {"worker_offers": "forkserver", "silero_batching": "forkserver"}  # (and the model thread)
+ISOLATION = {"worker_offers": "forkserver"}
 ALSO_COPY = {"silero_batching": ["livekit/plugins/silero/resources"]}  # the ONNX model beside the module
 
 SHIM = '''\
