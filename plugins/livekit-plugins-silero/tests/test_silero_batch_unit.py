@@ -264,8 +264,10 @@ async def test_a_job_takes_whole_windows_and_its_context():
             InferenceJob(RATE, bad, context(1), state(1))
     with pytest.raises(ValueError, match="takes whole windows and the context"):
         InferenceJob(RATE, [audio(1, 1)], context(1)[:-1], state(1))
-    j = InferenceJob(RATE, [audio(1, 1)[:100], audio(1, 1)[100:], audio(2, 1)], context(1), None, after=job(3, 1))
+    before = job(3, 1)
+    j = InferenceJob(RATE, [audio(1, 1)[:100], audio(1, 1)[100:], audio(2, 1)], context(1), None, after=before)
     assert (j.count, j.next, j.slot, j.state, j.finished, j.successor, j.seconds) == (2, 0, -1, None, False, None, 0.0)
+    assert j.rate == RATE and j.after is before  # the inference thread takes its state from `before`
     assert j.probs.shape == (2,) and j.probs.dtype == np.float32 and not j.future.done()
 
 
