@@ -8,6 +8,7 @@ notices: read them with ``mutmut show <name>`` in that directory.
 
 The checkout is installed in editable mode, so a shim conftest puts the mutated copies
 in front of the real packages' ``__path__`` (mutmut copies only the files it mutates).
+Targets, how each run is kept feasible and the last results: docs/testing.md.
 """
 
 from __future__ import annotations
