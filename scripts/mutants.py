@@ -43,7 +43,11 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
     # offers and drain, in two parts: the request's answer state (pure: fast unit tests) and
     # the worker's own offer/decline/drain code, which needs the real server (slow per mutant)
     "worker": (["core/livekit/agents/job_request.py"], ["tests/worker/test_job_request_unit.py"]),
-    "worker_offers": (["core/livekit/agents/worker.py"], ["tests/worker/test_worker_drain_declines.py"]),
+    "worker_offers": (
+        ["core/livekit/agents/worker.py"],
+        ["tests/worker/test_worker_drain_declines.py", "tests/worker/test_worker_drain_contract.py",
+         "tests/worker/test_worker_plugin_veto.py"],
+    ),
 }
 DEFAULT = ["retry", "plugin_host", "deepgram", "silero_batching", "worker"]  # the fast ones
 PATTERNS: dict[str, list[str]] = {
