@@ -11,6 +11,11 @@ import logging
 from livekit import agents
 
 
+def _cut_lines(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "livekit.agents" and "ending" in r.getMessage()
+            and r.levelno == logging.WARNING]
+
+
 def _drain_lines(caplog) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == "livekit.agents" and r.getMessage().startswith("draining: ")]
 
@@ -30,6 +35,7 @@ async def _stay(req: agents.JobRequest) -> None:
 async def test_drain_waits_drain_timeout_then_cuts_the_running_job(livekit_server, lk, worker_opts, helpers,
                                                                     plugin_host, caplog):
     seen: list[tuple[bool, int]] = []
+    ended: list[str] = []
 
     class Recorder:
         PLUGIN_API = (1, 0)
@@ -37,6 +43,10 @@ async def test_drain_waits_drain_timeout_then_cuts_the_running_job(livekit_serve
         @agents.hookimpl
         def worker_draining(self, worker):
             seen.append((worker.draining, worker.job_count))
+
+        @agents.hookimpl
+        def job_ended(self, job_context, reason):
+            ended.append(reason)
 
     plugin_host.register_plugin("drain-recorder", Recorder())
     caplog.set_level(logging.INFO, "livekit.agents")
@@ -50,6 +60,11 @@ async def test_drain_waits_drain_timeout_then_cuts_the_running_job(livekit_serve
     assert line.getMessage() == "draining: 1 job(s) running; new jobs are declined; waiting up to 0.5s for them to end"
     assert line.job_count == 1
     assert seen == [(True, 1)]
+    # the cut job ends for the drain timeout, and the operator is told which timeout cut it
+    assert ended == ["drain_timeout"]
+    [cut_line] = _cut_lines(caplog)
+    assert cut_line.getMessage().startswith("drain timeout (0.5s) reached: ending 1 job(s) still running: ")
+    assert cut_line.reason == "drain_timeout"
     await lk.delete_room(room)
 
 
