@@ -5,6 +5,7 @@ these cover the rest in process."""
 
 from __future__ import annotations
 
+import os
 import types
 
 import numpy as np
@@ -402,3 +403,53 @@ async def test_check_plugin_reports_an_incompatible_plugin_api():
     assert results["plugin API compatible"].outcome == "failed"
     assert "built for plugin API 2.0" in results["plugin API compatible"].detail
     assert results["discoverable"].outcome == "failed" and "is incompatible" in results["discoverable"].detail
+
+
+# --- check_light_registration: a plugin whose registration imports its SDK ----------------------
+
+
+def _write_dist(site, dist: str, files: dict[str, str], *, requires=(), entry_points: str = "", top_level: str = ""):
+    """An installed distribution (a dist-info directory beside its files) under ``site``."""
+    for rel, text in files.items():
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_text(text)
+    info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    meta = ["Metadata-Version: 2.1", f"Name: {dist}", "Version: 0.1", *(f"Requires-Dist: {r}" for r in requires)]
+    (info / "METADATA").write_text("\n".join(meta) + "\n")
+    if entry_points:
+        (info / "entry_points.txt").write_text(entry_points)
+    if top_level:
+        (info / "top_level.txt").write_text(top_level + "\n")
+
+
+def test_check_light_registration_fails_for_a_plugin_that_imports_its_sdk(tmp_path, monkeypatch):
+    """The plugin declares ``heavysdk`` as a dependency and imports it at module level,
+    not inside the factory it registers: the check names the SDK it imported."""
+    site = tmp_path / "site"
+    _write_dist(site, "heavysdk", {"heavysdk/__init__.py": "LOADED = True\n"}, top_level="heavysdk")
+    plugin = (
+        "import heavysdk  # the mistake: the SDK comes in with the plugin module\n"
+        "from livekit.agents import hookimpl\n"
+        "PLUGIN_API = (1, 0)\n\n"
+        "@hookimpl\n"
+        "def register_stt(register):\n"
+        "    register('sdkheavy', lambda **options: None)\n"
+    )
+    light = plugin.replace("import heavysdk  #", "#")
+    _write_dist(
+        site, "livekit-plugins-sdkheavy", {"sdkheavy_plugin.py": plugin, "sdklight_plugin.py": light},
+        requires=["livekit-agents", "heavysdk>=1"],
+        entry_points="[livekit.agents.plugins]\nsdkheavy = sdkheavy_plugin\n",
+    )
+    _write_dist(
+        site, "livekit-plugins-sdklight", {},
+        requires=["livekit-agents", "heavysdk>=1"],
+        entry_points="[livekit.agents.plugins]\nsdklight = sdklight_plugin\n",
+    )
+    monkeypatch.syspath_prepend(str(site))  # this process reads the plugin's declared dependencies
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    with pytest.raises(ConformanceError, match=r"loading plugin 'sdkheavy' imported heavysdk; import SDKs and models inside the factories"):
+        conformance.check_light_registration("sdkheavy")
+    # the same plugin with the SDK import left out passes: the failure was for that reason
+    conformance.check_light_registration("sdklight")

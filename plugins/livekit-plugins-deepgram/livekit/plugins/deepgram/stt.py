@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import os
 import time
@@ -29,6 +28,7 @@ from livekit.agents.utils.audio import AudioBuffer, Resampler, merge_frames, to_
 from livekit.agents.utils.retry import DEFAULT_RETRY, RetryOptions, parse_retry_after, with_retries
 from livekit.agents.utils.streams import Flush
 
+from ._replay import ReplayBuffer
 from .log import logger
 
 ENV_KEY = "DEEPGRAM_API_KEY"
@@ -238,11 +238,7 @@ class SpeechStream(stt.SpeechStream):
         self._params = stt_._live_params(language)
         self._language = language or stt_.language or ""
         self._rate = stt_.sample_rate
-        # audio not yet covered by a final result, from global byte offset ``_base``
-        self._retained = bytearray()
-        self._base = 0
-        self._markers: list[tuple[int, str, int]] = []  # (global byte offset, "Finalize" | "CloseStream", id)
-        self._ids = itertools.count()
+        self._replay = ReplayBuffer(self._rate)  # audio not yet covered by a final result
         self._wake = asyncio.Event()
         self._input_done = False
         self._speaking = False
@@ -258,7 +254,7 @@ class SpeechStream(stt.SpeechStream):
             if isinstance(item, Flush):
                 if resampler is not None:
                     self._append(resampler.flush())
-                self._markers.append((self._end_offset(), "Finalize", next(self._ids)))
+                self._replay.mark("Finalize")
             else:
                 frame: rtc.AudioFrame = to_mono(item)
                 if resampler is None or resampler.input_rate != frame.sample_rate:
@@ -266,32 +262,19 @@ class SpeechStream(stt.SpeechStream):
                         self._append(resampler.flush())
                     resampler = Resampler(frame.sample_rate, self._rate)
                 self._append(resampler.push(frame))
-                if len(self._retained) > self._stt.max_replay_seconds * self._rate * 2 and not warned:
+                if self._replay.retained_seconds > self._stt.max_replay_seconds and not warned:
                     warned = True
                     logger.warning("more than %.0f s of audio has no final result yet", self._stt.max_replay_seconds)
             self._wake.set()
         if resampler is not None:
             self._append(resampler.flush())
-        self._markers.append((self._end_offset(), "CloseStream", next(self._ids)))
+        self._replay.mark("CloseStream")
         self._input_done = True
         self._wake.set()
 
     def _append(self, frames: list[rtc.AudioFrame]) -> None:
         for f in frames:
-            self._retained.extend(bytes(f.data))
-
-    def _end_offset(self) -> int:
-        return self._base + len(self._retained)
-
-    def _covered(self, end_seconds: float, session_base: int, sent: int) -> None:
-        """A final result covers the audio up to ``end_seconds`` of the session: drop it."""
-        end = session_base + int(round(end_seconds * self._rate)) * 2
-        end = min(end, sent)
-        if end > self._base:
-            del self._retained[: end - self._base]
-            self._base = end
-            # a Finalize whose audio is covered needs no replay
-            self._markers = [m for m in self._markers if m[1] == "CloseStream" or m[0] > end]
+            self._replay.append(bytes(f.data))
 
     # --- main loop --------------------------------------------------------------------
 
@@ -301,12 +284,12 @@ class SpeechStream(stt.SpeechStream):
         try:
             while True:
                 ws = await self._connect()
-                progress_before = self._base
+                progress_before = self._replay.base
                 try:
                     await self._session(ws)
                     break
                 except _Dropped as dropped:
-                    failures = 0 if self._base > progress_before else failures + 1
+                    failures = 0 if self._replay.base > progress_before else failures + 1
                     if failures >= self._stt.retry.max_attempts:
                         err = dropped.error
                         err.args = (f"{err.args[0]} (gave up after {failures} reconnects)",)
@@ -315,7 +298,7 @@ class SpeechStream(stt.SpeechStream):
                     wait = self._stt.retry.delay(failures, dropped.error)
                     logger.warning(
                         "Deepgram stream dropped (%s); reconnecting in %.1f s and replaying %.2f s of audio",
-                        dropped.error.message, wait, len(self._retained) / 2 / self._rate,
+                        dropped.error.message, wait, self._replay.retained_seconds,
                     )
                     await asyncio.sleep(wait)
                 finally:
@@ -359,8 +342,9 @@ class SpeechStream(stt.SpeechStream):
     async def _session(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Run one connection: replay the retained audio, send new audio, receive results.
         Returns when Deepgram closes after CloseStream; raises :class:`_Dropped` otherwise."""
-        session_base = self._base
-        state: dict[str, Any] = {"sent": self._base, "closing": False, "last_rx": time.monotonic(), "rx_sent": self._base}
+        replay = self._replay
+        session_base = replay.base
+        state: dict[str, Any] = {"sent": replay.base, "closing": False, "last_rx": time.monotonic(), "rx_sent": replay.base}
         chunk = self._rate * 2 // 10  # at most 100 ms of audio per message
         done: set[int] = set()
 
@@ -368,8 +352,7 @@ class SpeechStream(stt.SpeechStream):
             if state["sent"] < target and state["sent"] == state["rx_sent"]:
                 state["last_rx"] = time.monotonic()  # starts waiting for results now
             while state["sent"] < target:
-                lo = state["sent"] - self._base
-                piece = bytes(self._retained[lo : lo + min(chunk, target - state["sent"])])
+                piece = replay.read(state["sent"], min(chunk, target - state["sent"]))
                 await ws.send_bytes(piece)
                 state["sent"] += len(piece)
 
@@ -377,24 +360,24 @@ class SpeechStream(stt.SpeechStream):
             last_tx = time.monotonic()
             while True:
                 # control messages go out at their place in the audio
-                for offset, kind, mid in list(self._markers):
-                    if mid in done:
+                for marker in list(replay.markers):
+                    if marker.id in done:
                         continue
-                    await send_audio_to(offset)
-                    if kind == "CloseStream":
+                    await send_audio_to(marker.offset)
+                    if marker.kind == "CloseStream":
                         state["last_rx"] = time.monotonic()
-                    await ws.send_str(json.dumps({"type": kind}))
-                    done.add(mid)
+                    await ws.send_str(json.dumps({"type": marker.kind}))
+                    done.add(marker.id)
                     last_tx = time.monotonic()
-                    if kind == "CloseStream":
+                    if marker.kind == "CloseStream":
                         state["closing"] = True
                         return
                 before = state["sent"]
-                await send_audio_to(self._end_offset())
+                await send_audio_to(replay.end)
                 if state["sent"] > before:
                     last_tx = time.monotonic()
                 self._wake.clear()
-                if self._end_offset() > state["sent"] or any(m[2] not in done for m in self._markers):
+                if replay.end > state["sent"] or any(m.id not in done for m in replay.markers):
                     continue
                 idle = time.monotonic() - last_tx
                 try:
@@ -463,7 +446,7 @@ class SpeechStream(stt.SpeechStream):
             if data.get("is_final"):
                 if text:
                     self._emit(stt.SpeechEvent(stt.SpeechEventType.FINAL_TRANSCRIPT, speech, self._request_id))
-                self._covered(start + duration, session_base, state["sent"])
+                self._replay.covered(start + duration, session_base, state["sent"])
             elif text:
                 self._emit(stt.SpeechEvent(stt.SpeechEventType.INTERIM_TRANSCRIPT, speech, self._request_id))
             if data.get("speech_final") and self._speaking:
