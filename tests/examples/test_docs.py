@@ -173,6 +173,16 @@ async def _run_fake(args: list[str], env: dict[str, str]) -> None:
         assert proc.wait(timeout=30) == 0
 
 
+def _mutant_targets() -> list[str]:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_mutants", ROOT / "scripts/mutants.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.TARGETS)
+
+
 async def _check(cmd: Command, server: Any, tmp: Path, session_env: dict[str, str]) -> None:
     line = _substitute(_strip_comment(cmd.line), server)
     for part in [p.strip() for p in line.split("&&")]:
@@ -214,6 +224,8 @@ async def _check(cmd: Command, server: Any, tmp: Path, session_env: dict[str, st
             ready = "joined room" if "connect" in words else "registered worker"
             log = tmp / f"{Path(script).stem}-{words[2]}-{len(list(tmp.glob('*.log')))}.log"
             await _run_worker(argv, env, cwd, server, log, ready)
+        elif prog == "python" and words[1] == "scripts/mutants.py":  # long: check its targets exist
+            assert set(words[2:]) <= set(_mutant_targets()), f"{cmd.source}: {cmd.line}: unknown target"
         elif prog == "agents":
             out = subprocess.run([str(BIN / "agents"), *words[1:]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
             assert out.returncode == 0, f"{cmd.source}: {cmd.line}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"

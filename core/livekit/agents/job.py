@@ -319,7 +319,10 @@ class JobContext:
                 try:
                     result = self._args.agent_fn(self)
                     if inspect.isawaitable(result):
-                        self.create_task(_await(result), name=f"agent-{self.id}")
+                        # a coroutine becomes the task itself: cancelled before it starts
+                        # (the job ended at once), it is closed, not left "never awaited"
+                        coro = result if asyncio.iscoroutine(result) else _await(result)
+                        self.create_task(coro, name=f"agent-{self.id}")
                 except Exception as exc:
                     logger.error("agent of job %s raised %s: %s", self.id, type(exc).__name__, exc,
                                  exc_info=True, extra=extra)
