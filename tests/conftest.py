@@ -123,6 +123,22 @@ async def leave_all(clients: list[Client]) -> None:
         raise errors[0]
 
 
+async def delete_rooms(rooms: Any) -> None:
+    """Delete the ``(server, room name)`` rooms a test made, so that no later test's worker
+    finds them without an agent and recovers them (orphan recovery is on by default). A
+    node a test killed cannot be asked; that is fine: its rooms went with it."""
+    from livekit.api import DeleteRoomRequest
+
+    for server, name in rooms:
+        api = server.api()
+        try:
+            await api.room.delete_room(DeleteRoomRequest(room=name))
+        except Exception:  # gone already, or its node is down: nothing left to clean
+            pass
+        finally:
+            await api.aclose()
+
+
 class ClientFactory:
     """Joins real ``livekit.rtc`` participants to rooms and makes them all leave at the end.
 
@@ -133,6 +149,7 @@ class ClientFactory:
     def __init__(self, server: Any = None) -> None:
         self.server = server
         self.made: list[Client] = []
+        self.rooms: set[tuple[Any, str]] = set()
 
     async def join(self, room_name: str, identity: str | None = None) -> Client:
         if self.server is None:
@@ -151,10 +168,12 @@ class ClientFactory:
         room.on("participant_disconnected", lambda p: client.left.append(p.identity))
         await room.connect(server.url, server.token(identity, room_name))
         self.made.append(client)
+        self.rooms.add((server, room_name))
         return client
 
     async def aclose(self) -> None:
         await leave_all(self.made)
+        await delete_rooms(self.rooms)
 
 
 @pytest.fixture
@@ -174,6 +193,7 @@ class ServerHelpers:
     def __init__(self, server: Any, api: Any) -> None:
         self.server = server
         self._api = api
+        self.created: set[tuple[Any, str]] = set()
 
     async def identities(self, room: str) -> list[str]:
         from livekit.api import ListParticipantsRequest
@@ -191,6 +211,7 @@ class ServerHelpers:
     async def create_room(self, name: str, empty_timeout: int = 20) -> Any:
         from livekit.api import CreateRoomRequest
 
+        self.created.add((self.server, name))
         return await self._api.room.create_room(CreateRoomRequest(name=name, empty_timeout=empty_timeout,
                                                                   departure_timeout=1))
 
@@ -208,8 +229,10 @@ class ServerHelpers:
 async def lk(livekit_server: Any):
     """Server helpers: participants of a room, create/delete rooms (async)."""
     api = livekit_server.api()
-    yield ServerHelpers(livekit_server, api)
+    helpers = ServerHelpers(livekit_server, api)
+    yield helpers
     await api.aclose()
+    await delete_rooms(helpers.created)
 
 
 def worker_kwargs(server: Any, **extra: Any) -> dict[str, Any]:

@@ -58,6 +58,7 @@ takes well under a second)."""
 CLAIM_TTL = 30.0
 """Seconds a recovery dispatch counts as a claim in progress; after that, in a room that
 still has no agent, it is stale and the scanner deletes it."""
+_SAME_CALL_MS = 250.0
 JITTER = 1.0
 """Up to this many seconds of random delay before a dispatch, spreading workers that scan
 at the same time."""
@@ -93,9 +94,15 @@ async def admit(lk: Any, job: Any) -> str | None:
     room = job.room.name
     people = (await lk.room.list_participants(api.ListParticipantsRequest(room=room))).participants
     dispatches = await lk.agent_dispatch.list_dispatch(room)
-    if not any(d.id == job.dispatch_id for d in dispatches):
+    mine = next((d for d in dispatches if d.id == job.dispatch_id), None)
+    if mine is None:
         return "its recovery dispatch was withdrawn"
     why = None
+    if not people and await _created_by(lk, room, mine):
+        # the room was deleted between the scan and the dispatch, and CreateDispatch made
+        # it anew: nobody wants it; remove it again
+        await lk.room.delete_room(api.DeleteRoomRequest(room=room))
+        return "the room was deleted before its recovery dispatch reached it"
     if any(_is_agent(p) for p in people):
         why = "the room has an agent already"
     elif any(d.id != job.dispatch_id and d.metadata == MARKER and d.agent_name == job.agent_name
@@ -108,6 +115,19 @@ async def admit(lk: Any, job: Any) -> str | None:
             if exc.code != "not_found":
                 raise
     return why
+
+
+async def _created_by(lk: Any, room: str, dispatch: Any) -> bool:
+    """Whether ``CreateDispatch`` created ``room`` with ``dispatch`` (the room had been
+    deleted after the scan saw it): then the two were made in the same server call, well
+    under :data:`_SAME_CALL_MS` apart; a room found by a scan existed before."""
+    from livekit import api
+
+    rooms = (await lk.room.list_rooms(api.ListRoomsRequest(names=[room]))).rooms
+    if not rooms:
+        return True
+    created_ms = rooms[0].creation_time_ms or rooms[0].creation_time * 1000
+    return bool(created_ms >= dispatch.state.created_at / 1e6 - _SAME_CALL_MS)
 
 
 class OrphanRecovery:
@@ -211,6 +231,8 @@ class OrphanRecovery:
                 return False
         if self.before_dispatch is not None:
             await self.before_dispatch(room.name)
+        if not (await lk.room.list_rooms(api.ListRoomsRequest(names=[room.name]))).rooms:
+            return False  # deleted since the scan: a dispatch would create it anew
         mine = await lk.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(
             room=room.name, agent_name=self._worker.options.agent_name, metadata=MARKER))
         self._seen[mine.id] = time.monotonic()
