@@ -66,9 +66,17 @@ async def _stay(req: agents.JobRequest) -> None:
     await req.accept(lambda ctx: None, auto_disconnect=agents.AutoDisconnect.NEVER)
 
 
+def _decline_lines(caplog, job_id: str) -> list[tuple[str, str, str]]:
+    """The "declined job ..." INFO lines for ``job_id``: message and the ``job_id``/``room`` fields."""
+    return [(r.getMessage(), getattr(r, "job_id", None), getattr(r, "room", None)) for r in caplog.records
+            if r.name == "livekit.agents" and r.levelno == logging.INFO and r.getMessage().startswith(f"declined job {job_id} ")]
+
+
 async def test_a_full_worker_declines_with_max_jobs_then_draining_and_tells_the_server_it_drains(
-        livekit_server, lk, worker_opts, helpers):
+        livekit_server, lk, worker_opts, helpers, caplog):
     from livekit.protocol import agent as agent_pb
+
+    caplog.set_level(logging.INFO, "livekit.agents")
 
     handled: list[str] = []
 
@@ -87,11 +95,14 @@ async def test_a_full_worker_declines_with_max_jobs_then_draining_and_tells_the_
             await helpers.wait_until(lambda: any(s.status == agent_pb.WS_FULL for s in _statuses(proxy)),
                                      timeout=30, what="the worker reporting WS_FULL at max_jobs")
 
-            await proxy.inject(_offer(proxy, "AJ_over_max_jobs", helpers.unique_room("over")))
+            over = helpers.unique_room("over")
+            await proxy.inject(_offer(proxy, "AJ_over_max_jobs", over))
             answers = await helpers.wait_until(lambda: proxy.answers("AJ_over_max_jobs"), timeout=30,
                                                what="the answer to an offer over max_jobs")
             assert [a.available for a in answers] == [False]
             assert await declined(worker) == {"max_jobs": 1.0}
+            assert _decline_lines(caplog, "AJ_over_max_jobs") == [
+                (f"declined job AJ_over_max_jobs in room {over}: max_jobs reached (1/1)", "AJ_over_max_jobs", over)]
 
             # already WS_FULL: the drain still tells the server at once (not at the next
             # load report, an hour away here)
@@ -101,10 +112,13 @@ async def test_a_full_worker_declines_with_max_jobs_then_draining_and_tells_the_
                                                 what="the status update saying the worker drains")
             assert status.status == agent_pb.WS_FULL and status.job_count == 1
 
-            await proxy.inject(_offer(proxy, "AJ_while_draining", helpers.unique_room("drain")))
+            late = helpers.unique_room("drain")
+            await proxy.inject(_offer(proxy, "AJ_while_draining", late))
             answers = await helpers.wait_until(lambda: proxy.answers("AJ_while_draining"), timeout=30,
                                                what="the answer to an offer while draining")
             assert [a.available for a in answers] == [False]
+            assert _decline_lines(caplog, "AJ_while_draining") == [
+                (f"declined job AJ_while_draining in room {late}: the worker is draining", "AJ_while_draining", late)]
             assert await declined(worker) == {"max_jobs": 1.0, "draining": 1.0}
             assert handled == [busy]
             await lk.delete_room(busy)
