@@ -46,7 +46,7 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
     "worker_offers": (
         ["core/livekit/agents/worker.py"],
         ["tests/worker/test_worker_drain_declines.py", "tests/worker/test_worker_drain_contract.py",
-         "tests/worker/test_worker_plugin_veto.py"],
+         "tests/worker/test_worker_plugin_veto.py", "tests/worker/test_worker_decline_reasons.py"],
     ),
 }
 DEFAULT = ["retry", "plugin_host", "deepgram", "silero_batching", "worker"]  # the fast ones

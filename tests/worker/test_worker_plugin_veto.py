@@ -5,6 +5,7 @@ other test: they only checked that the handler was not asked.)"""
 from __future__ import annotations
 
 import asyncio
+import logging
 import urllib.request
 
 from livekit import agents
@@ -19,7 +20,9 @@ def _plugin_declines(worker: agents.Worker) -> float:
     return 0.0
 
 
-async def test_a_plugin_veto_sends_the_job_to_another_worker(livekit_server, lk, worker_opts, helpers, plugin_host):
+async def test_a_plugin_veto_sends_the_job_to_another_worker(livekit_server, lk, worker_opts, helpers, plugin_host,
+                                                             caplog):
+    caplog.set_level(logging.INFO, "livekit.agents")
     offers: list[str] = []
 
     class VetoFirstOffer:
@@ -47,4 +50,8 @@ async def test_a_plugin_veto_sends_the_job_to_another_worker(livekit_server, lk,
         assert agents_there[0].startswith("taker-")
         # the worker that vetoed counts it under the "plugin" reason
         assert sorted([await asyncio.to_thread(_plugin_declines, w) for w in (one, two)]) == [0.0, 1.0]
+        [vetoed] = [r for r in caplog.records if r.name == "livekit.agents" and "a plugin declined it" in r.getMessage()]
+        job_id = vetoed.job_id
+        assert (vetoed.getMessage(), vetoed.room) == (f"declined job {job_id} in room {room}: a plugin declined it", room)
+        assert job_id.startswith("AJ_")
         await lk.delete_room(room)
