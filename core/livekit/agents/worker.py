@@ -601,6 +601,7 @@ class Worker:
             except Exception as exc:  # the executor itself failed (not the handler): decline
                 logger.exception("declined job %s in room %s: the %s executor failed: %s", job.id, job.room.name,
                                  self.executor.name, exc, extra=extra)
+                self.metrics.offer_declined("executor")
                 self._send_availability(job.id, False)
                 return
             if answer.accept is None:
