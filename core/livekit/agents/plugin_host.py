@@ -268,7 +268,7 @@ class PluginHost:
         for hook_name in hookspecs.CAPABILITY_HOOKS:
             for impl in self._impls(hook_name, name):
                 cb = self._callback(capabilities.for_hook(hook_name), staged, record)
-                self._call_impl(hook_name, impl, {"register": cb}, guarded=False)
+                self._call_impl(hook_name, impl, {"register": cb})
         for provider in staged:
             try:
                 self.registry.add(provider)
@@ -353,41 +353,25 @@ class PluginHost:
         if self.trace:
             trace_logger.info(msg, *args)
 
-    def _call_impl(self, hook_name: str, impl: Any, kwargs: dict[str, Any], *, guarded: bool) -> Any:
+    def _call_impl(self, hook_name: str, impl: Any, kwargs: dict[str, Any]) -> Any:
+        """Call one plugin's ``impl`` of ``hook_name``, traced when tracing is on; an
+        exception propagates (the caller rolls the plugin back)."""
         args = [kwargs[a] for a in impl.argnames]
         if not self.trace:
-            if not guarded:
-                return impl.function(*args)
-        else:
-            shown = ", ".join(f"{a}={_short_repr(kwargs[a])}" for a in impl.argnames)
-            trace_logger.info("hook %s(%s) -> plugin %s", hook_name, shown, impl.plugin_name)
-            started = time.perf_counter()
-            try:
-                result = impl.function(*args)
-            except Exception as exc:
-                trace_logger.info("hook %s <- plugin %s raised %s", hook_name, impl.plugin_name, _one_line(exc))
-                if not guarded or self.strict:
-                    raise
-                logger.exception(
-                    "plugin %s raised in hook %s: %s", impl.plugin_name, hook_name, _one_line(exc),
-                    extra={"plugin": impl.plugin_name, "hook": hook_name},
-                )
-                return None
-            trace_logger.info(
-                "hook %s <- plugin %s returned %s in %.2f ms", hook_name, impl.plugin_name,
-                _short_repr(result), 1000 * (time.perf_counter() - started),
-            )
-            return result
-        try:
             return impl.function(*args)
+        shown = ", ".join(f"{a}={_short_repr(kwargs[a])}" for a in impl.argnames)
+        trace_logger.info("hook %s(%s) -> plugin %s", hook_name, shown, impl.plugin_name)
+        started = time.perf_counter()
+        try:
+            result = impl.function(*args)
         except Exception as exc:
-            if self.strict:
-                raise
-            logger.exception(
-                "plugin %s raised in hook %s: %s", impl.plugin_name, hook_name, _one_line(exc),
-                extra={"plugin": impl.plugin_name, "hook": hook_name},
-            )
-            return None
+            trace_logger.info("hook %s <- plugin %s raised %s", hook_name, impl.plugin_name, _one_line(exc))
+            raise
+        trace_logger.info(
+            "hook %s <- plugin %s returned %s in %.2f ms", hook_name, impl.plugin_name,
+            _short_repr(result), 1000 * (time.perf_counter() - started),
+        )
+        return result
 
     def call(self, hook_name: str, **kwargs: Any) -> list[Any]:
         """Call a worker hook through pluggy (``pm.hook.<name>``, so ``wrapper=True`` impls
