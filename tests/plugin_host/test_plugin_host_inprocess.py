@@ -859,3 +859,20 @@ def test_a_loaded_plugin_without_the_provider_asked_for_is_not_installed(install
 
 def test_one_line_keeps_a_message_ending_in_x():
     assert _one_line(ValueError("MAX")) == "ValueError: MAX"
+
+
+def test_a_second_plugin_under_a_taken_name_is_refused_and_the_first_stays():
+    host = PluginHost()
+
+    class First:
+        PLUGIN_API = (1, 0)
+
+        @hookimpl
+        def register_vad(self, register):
+            register("first-vad", lambda **_: None)
+
+    host.register_plugin("same", First())
+    with pytest.raises(PluginError, match="a plugin named 'same' is registered already"):
+        host.register_plugin("same", types.SimpleNamespace(PLUGIN_API=(1, 0)))
+    assert host.records["same"].status == "loaded"
+    assert host.provider("vad", "first-vad")

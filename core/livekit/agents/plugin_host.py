@@ -240,7 +240,11 @@ class PluginHost:
             self.pm.unregister(name=name)
 
     def register_plugin(self, name: str, module: Any, *, distribution: str | None = None) -> PluginRecord:
-        """Register a plugin object directly (tests, one-off plugins in an agent script)."""
+        """Register a plugin object directly (tests, one-off plugins in an agent script).
+        A name already in use is refused and the plugin registered under it stays."""
+        if self.pm.get_plugin(name) is not None:
+            raise PluginError(f"a plugin named {name!r} is registered already: give this one another name "
+                              f"(or unregister the other first)")
         record = PluginRecord(
             name=name,
             distribution=distribution,
