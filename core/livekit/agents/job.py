@@ -283,20 +283,29 @@ class JobContext:
         room = self._room
         extra = {"job_id": self.id, "room": self._job.room.name}
         try:
-            connecting = asyncio.ensure_future(
-                room.connect(self._url, self._token, rtc.RoomOptions(auto_subscribe=False)))
-            try:
-                # never abandon a connect half-way (the FFI needs the answer): if this task
-                # is cancelled, finish connecting, then leave in the cleanup below
-                await asyncio.shield(connecting)
-            except asyncio.CancelledError:
-                await asyncio.gather(connecting, return_exceptions=True)
-                raise
-            except Exception as exc:
-                self._error = f"could not join room {self._job.room.name!r}: {exc}"
-                self._end = JobEnd.failure(self._error)
-                logger.error("job %s %s", self.id, self._error, extra=extra)
-                return self._end
+            for attempt in range(1, JOIN_ATTEMPTS + 1):
+                connecting = asyncio.ensure_future(
+                    room.connect(self._url, self._token, rtc.RoomOptions(auto_subscribe=False)))
+                try:
+                    # never abandon a connect half-way (the FFI needs the answer): if this task
+                    # is cancelled, finish connecting, then leave in the cleanup below
+                    await asyncio.shield(connecting)
+                    break
+                except asyncio.CancelledError:
+                    await asyncio.gather(connecting, return_exceptions=True)
+                    raise
+                except Exception as exc:
+                    if isinstance(exc, rtc.ConnectError) and attempt < JOIN_ATTEMPTS:
+                        # a transient failure (e.g. the peer connection timed out on a
+                        # busy host): the room is still there, try again
+                        logger.warning("job %s could not join room %s (attempt %d of %d): %s; retrying",
+                                       self.id, self._job.room.name, attempt, JOIN_ATTEMPTS, exc, extra=extra)
+                        await asyncio.sleep(0.5 * attempt)
+                        continue
+                    self._error = f"could not join room {self._job.room.name!r}: {exc}"
+                    self._end = JobEnd.failure(self._error)
+                    logger.error("job %s %s", self.id, self._error, extra=extra)
+                    return self._end
 
             room.on("track_published", lambda pub, p: self._apply_subscribe(pub, p))
             room.on("participant_disconnected", self._check_auto_disconnect)
@@ -357,6 +366,10 @@ class JobContext:
         except Exception as exc:
             logger.warning("job %s: leaving the room failed: %s", self.id, exc, extra={"job_id": self.id})
         self._done.set()
+
+
+JOIN_ATTEMPTS = 3
+"""Times a job tries to join its room when the connection fails (``rtc.ConnectError``)."""
 
 
 async def run_job(ctx: JobContext) -> JobEnd:
