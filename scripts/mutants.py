@@ -27,7 +27,8 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
     "retry": (["core/livekit/agents/utils/retry.py"], ["tests/core/test_core_retry.py", "tests/core/test_core_retry_after.py"]),
     "plugin_host": (
         ["core/livekit/agents/plugin_host.py"],
-        ["tests/plugin_host/test_plugin_host_unit.py", "tests/plugin_host/test_plugin_host_inprocess.py"],
+        ["tests/plugin_host/test_plugin_host_unit.py", "tests/plugin_host/test_plugin_host_inprocess.py",
+         "tests/plugin_host/conftest.py"],
     ),
     # the replay after reconnects: what is retained, covered, resent (its own module)
     "deepgram": (

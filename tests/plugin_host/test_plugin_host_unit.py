@@ -4,11 +4,8 @@ entry-point loading, worker hooks, strict mode and tracing."""
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import logging
-import sys
-import textwrap
 import types
 from pathlib import Path
 
@@ -39,29 +36,6 @@ def stt_plugin(name: str, *providers: str, distribution: str | None = None) -> t
     return plugin(name, register_stt=register_stt)
 
 
-@pytest.fixture
-def entry_points(tmp_path, monkeypatch):
-    """Install fake distributions (dist-info + module) on sys.path; returns a factory."""
-    site = tmp_path / "site"
-    site.mkdir()
-    monkeypatch.syspath_prepend(str(site))
-    created: list[str] = []
-
-    def install(name: str, source: str, *, dist: str | None = None, version: str = "1.2.3") -> str:
-        module = f"fakeplugin_{name}_{abs(hash(str(tmp_path))) % 10**8}"
-        (site / f"{module}.py").write_text(textwrap.dedent(source))
-        dist = dist or f"livekit-plugins-{name}"
-        info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-        (info / "entry_points.txt").write_text(f"[livekit.agents.plugins]\n{name} = {module}\n")
-        created.append(module)
-        importlib.invalidate_caches()
-        return module
-
-    yield install
-    for module in created:
-        sys.modules.pop(module, None)
 
 
 GOOD = """
