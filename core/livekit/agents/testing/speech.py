@@ -275,5 +275,8 @@ def utterances_of(sample: SpeechSample) -> list[Utterance]:
     ]
 
 
-SOUNDS_LIKE_THRESHOLD = 0.7
-"""The :func:`sounds_like` score above which a fake hears an expected utterance."""
+SOUNDS_LIKE_THRESHOLD = 0.5
+"""The :func:`sounds_like` score above which a fake hears an expected utterance. Measured:
+1.0 the same audio, about 0.98 through a real room, 0.58 an utterance the receiver's jitter
+buffer stretched after a pause (a real STT still hears it), 0.41 a different utterance,
+0.31 byte-swapped samples, 0.03 noise."""
