@@ -1,4 +1,4 @@
-"""Memory of a process tree: RSS and PSS (``/proc/PID/smaps_rollup``) summed over a
+"""A process tree's CPU (by thread) and memory: RSS and PSS (``/proc/PID/smaps_rollup``) summed over a
 process and all its descendants."""
 
 from __future__ import annotations
@@ -7,29 +7,41 @@ import asyncio
 import os
 import sys
 import time
+from collections import defaultdict
 
 from livekit.agents.executor.process import process_memory_mb
+from livekit.agents.testing.procs import descendants
 
 
-def descendants(root: int) -> list[int]:
-    """``root`` and every process below it."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+def tree_cpu(root: int) -> tuple[float, dict[str, float]]:
+    """CPU seconds (user+system) of every thread in the tree, total and by thread name."""
+    total = 0.0
+    by_thread: dict[str, float] = defaultdict(float)
+    for pid in descendants(root):
         try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
+            tasks = os.listdir(f"/proc/{pid}/task")
         except OSError:
             continue
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
+        for tid in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2:].split()
+            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += cpu
+            by_thread[_thread_kind(name)] += cpu
+    return total, by_thread
+
+
+def _thread_kind(name: str) -> str:
+    name = name.strip()
+    for prefix in ("tokio", "livekit", "webrtc", "signaling", "worker", "network", "lk-"):
+        if name.startswith(prefix):
+            return name.rstrip("0123456789-_ ") or name
+    return name.rstrip("0123456789-_ ") or name
 
 
 def tree_memory_mb(root: int) -> tuple[float, float, int]:

@@ -34,15 +34,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _tree import descendants, tree_memory_mb  # noqa: E402
+from _tree import tree_cpu, tree_memory_mb  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-TICK = os.sysconf("SC_CLK_TCK")
 SENTENCES = [
     "Good morning, I would like to check my order.",
     "It was sent last Tuesday to the office.",
@@ -89,6 +87,7 @@ def worker_main() -> None:
 
         def on_track(track: rtc.Track, *_: object) -> None:
             if track.kind == rtc.TrackKind.KIND_AUDIO:
+                (out / f"{ctx.job.room.name}.track").write_text(f"{time.monotonic():.6f}\n")
                 ctx.create_task(run(track))
 
         ctx.room.on("track_subscribed", on_track)
@@ -154,37 +153,6 @@ def publish_main(url: str, tokens_file: str, out: str) -> None:
 # --- measuring --------------------------------------------------------------------------------
 
 
-def tree_cpu(root: int) -> tuple[float, dict[str, float]]:
-    """CPU seconds (user+system) of every thread in the tree, total and by thread name."""
-    total = 0.0
-    by_thread: dict[str, float] = defaultdict(float)
-    for pid in descendants(root):
-        try:
-            tasks = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for tid in tasks:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            name = stat[stat.index("(") + 1:stat.rindex(")")]
-            fields = stat[stat.rindex(")") + 2:].split()
-            cpu = (int(fields[11]) + int(fields[12])) / TICK
-            total += cpu
-            by_thread[_thread_kind(name)] += cpu
-    return total, by_thread
-
-
-def _thread_kind(name: str) -> str:
-    name = name.strip()
-    for prefix in ("tokio", "livekit", "webrtc", "signaling", "worker", "network", "lk-"):
-        if name.startswith(prefix):
-            return name.rstrip("0123456789-_ ") or name
-    return name.rstrip("0123456789-_ ") or name
-
-
 def latencies(out: Path, rooms: list[str], start: float, end: float) -> tuple[list[float], int, int]:
     lat: list[float] = []
     onsets_total = missed = 0
@@ -247,7 +215,10 @@ async def run_case(srv, label: str, argv: list[str], n: int, seconds: float, env
         deadline = time.monotonic() + 90
         while not all((out / f"{r}.starts").exists() and (out / f"{r}.starts").read_text() for r in rooms):
             if time.monotonic() > deadline:
-                raise SystemExit(f"{label}: not every session detected speech within 90 s; see {out}")
+                silent = [r for r in rooms if not ((out / f"{r}.starts").exists() and (out / f"{r}.starts").read_text())]
+                untracked = [r for r in silent if not (out / f"{r}.track").exists()]
+                raise SystemExit(f"{label}: {len(silent)} session(s) detected no speech within 90 s "
+                                 f"({len(untracked)} of them never got the participant's track); see {out}")
             await asyncio.sleep(0.5)
         t0 = time.monotonic()
         cpu0, threads0 = tree_cpu(worker.pid)

@@ -31,6 +31,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 QUESTION = "What is the weather like in Paris today?"
@@ -87,25 +88,6 @@ def worker_main() -> None:
 # --- measuring ------------------------------------------------------------------------------
 
 
-def tree_cpu(pid: int) -> float:
-    """User+system CPU seconds of ``pid`` and its descendants (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total, todo, seen = 0.0, [pid], set()
-    while todo:
-        p = todo.pop()
-        if p in seen:
-            continue
-        seen.add(p)
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-    return total
-
-
 @dataclass
 class Turn:
     latency: float
@@ -124,6 +106,8 @@ class Run:
     cpu_per_turn: float = 0.0
     window: float = 0.55
     missed: list[int] = field(default_factory=list)
+    threads: dict[str, float] = field(default_factory=dict)
+    """CPU seconds per turn by thread name, across the worker's tree."""
 
     def p(self, q: float, attr: str = "latency") -> float:
         values = sorted(getattr(t, attr) for t in self.turns if getattr(t, attr) is not None)
@@ -246,6 +230,8 @@ async def participant_turns(server, fake, room_name: str, turns: int, label: str
 
 
 async def measure(server, argv: list[str], env_extra: dict[str, str], label: str, turns: int, window: float) -> Run:  # type: ignore[no-untyped-def]
+    from _tree import tree_cpu
+
     from livekit.agents.testing.server import free_port
     from livekit.plugins.openai.testing import Reply  # type: ignore[attr-defined]
 
@@ -266,15 +252,17 @@ async def measure(server, argv: list[str], env_extra: dict[str, str], label: str
                     raise SystemExit(f"{label}: the worker did not register:\n{Path(log.name).read_text()[-3000:]}")
                 await asyncio.sleep(0.1)
             room = f"bench-voice-{os.getpid()}-{int(time.time() * 1000) % 100000}"
-            box: dict[str, float] = {}
+            box: dict[str, Any] = {}
             missed: list[int] = []
 
             async def turns_with_cpu() -> list[Turn]:
-                box["cpu0"] = tree_cpu(proc.pid)
+                box["cpu0"], box["threads0"] = tree_cpu(proc.pid)
                 return await participant_turns(server, fake, room, turns, label, missed)
 
             results = await turns_with_cpu()
-            cpu = tree_cpu(proc.pid) - box["cpu0"]
+            cpu, threads = tree_cpu(proc.pid)
+            cpu -= box["cpu0"]
+            threads = {k: v - box["threads0"].get(k, 0.0) for k, v in threads.items()}
             attach_marks(results, Path(events.name))
         except SystemExit:
             print(Path(log.name).read_text(errors="replace")[-4000:], file=sys.stderr)
@@ -288,7 +276,8 @@ async def measure(server, argv: list[str], env_extra: dict[str, str], label: str
                 proc.wait()
             os.unlink(log.name)
             os.unlink(events.name)
-    return Run(label, results, cpu / (turns + 1), window, missed)
+    per_turn = {k: v / (turns + 1) for k, v in sorted(threads.items(), key=lambda kv: -kv[1]) if v > 0}
+    return Run(label, results, cpu / (turns + 1), window, missed, per_turn)
 
 
 def attach_marks(turns: list[Turn], events: Path) -> None:
@@ -354,6 +343,8 @@ def report(runs: list[Run], turns: int) -> None:
     print("(split columns: p50 seconds from the end of speech to the STT, LLM and TTS requests reaching the fake)")
     for r in runs:
         print_split(r)
+        top = ", ".join(f"{name} {cpu:.3f}" for name, cpu in list(r.threads.items())[:6])
+        print(f"    CPU per turn by thread: {top}")
     by = {r.label.split(":")[0] + ":" + r.label.split(":")[1].split("(")[0].strip(): r for r in runs}
     ours_d, other_d = by.get("ours:defaults"), by.get("other:defaults")
     ours_v, other_v = by.get("ours:equal window"), by.get("other:equal window")

@@ -19,6 +19,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from livekit.agents.testing.procs import children
+
 from .test_worker_lifecycle import MY_AGENT, log_messages
 
 CHAOS = "tests/worker/agents/chaos_agent.py"
@@ -215,25 +217,6 @@ async def test_my_agent_under_process_executor_drains_on_sigterm(
     assert await lk.agents_in(room) == []
 
 
-def _children(pid: int) -> dict[int, str]:
-    """``{pid: comm}`` of the live (not zombie) children of ``pid``."""
-    import os
-
-    out: dict[int, str] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out[int(entry)] = stat[stat.index("(") + 1:stat.rindex(")")]
-    return out
-
-
 def room_of(proc: dict[str, Any], worker: Any) -> str | None:
     """The room of the (single) job a job process runs, from the worker's /worker jobs."""
     rooms = {j["id"]: j["room"] for j in worker_info(worker)["jobs"]}
@@ -250,7 +233,7 @@ def _comm(pid: int) -> str | None:
 
 def _spare_of(zygote: int) -> int | None:
     """The zygote's spare: its child named lk-zygote-spare."""
-    return next((p for p, name in _children(zygote).items() if name == "lk-zygote-spare"), None)
+    return next((p for p, name in children(zygote).items() if name == "lk-zygote-spare"), None)
 
 
 async def test_a_killed_zygote_is_replaced_by_its_spare_and_new_jobs_still_run(
@@ -262,7 +245,7 @@ async def test_a_killed_zygote_is_replaced_by_its_spare_and_new_jobs_still_run(
     worker = agent_process(CHAOS, livekit_server, "--job-executor=process", "--jobs-per-process=1",
                            env={"CHAOS_DIR": str(tmp_path)})
     await worker.wait_output("registered worker")
-    (zygote,) = [p for p, name in _children(worker.proc.pid).items() if name == "lk-zygote"]
+    (zygote,) = [p for p, name in children(worker.proc.pid).items() if name == "lk-zygote"]
     await helpers.wait_until(lambda: _spare_of(zygote), what="the zygote's spare")
     sample = speech("one two three four five")
 
@@ -284,7 +267,7 @@ async def test_a_killed_zygote_is_replaced_by_its_spare_and_new_jobs_still_run(
         await helpers.wait_until(lambda room=room: len(frame_times(tmp_path / f"{room}.frames")) > 50, timeout=40,
                                  what=f"audio reaching a job started after zygote kill {generation + 1}")
         (pid,) = [p["pid"] for p in worker_info(worker)["processes"] if room_of(p, worker) == room]
-        assert pid in _children(spare), "the new job's process was not forked by the promoted spare"
+        assert pid in children(spare), "the new job's process was not forked by the promoted spare"
         await worker.wait_output("forks the job processes now", count=generation + 1)
         await helpers.wait_until(lambda spare=spare: _comm(spare) == "lk-zygote" and _spare_of(spare),
                                  what="the spare promoted to zygote, with a new spare of its own")
@@ -306,7 +289,7 @@ async def test_with_the_zygote_and_its_spare_gone_the_worker_drains_and_exits_no
     worker = agent_process(CHAOS, livekit_server, "--job-executor=process", "--jobs-per-process=1",
                            "--drain-timeout=8", env={"CHAOS_DIR": str(tmp_path)})
     await worker.wait_output("registered worker")
-    (zygote,) = [p for p, name in _children(worker.proc.pid).items() if name == "lk-zygote"]
+    (zygote,) = [p for p, name in children(worker.proc.pid).items() if name == "lk-zygote"]
     await helpers.wait_until(lambda: _spare_of(zygote), what="the zygote's spare")
     good = helpers.unique_room("good")
     client = await clients.join(good)

@@ -9,19 +9,26 @@ shows; test_silero_batch_growth.py shows the same rules with the real ONNX model
 
 from __future__ import annotations
 
+import asyncio
 import time
+import types
+from collections import Counter
 
 import numpy as np
 import pytest
+from livekit import rtc
 
+from livekit.plugins.silero import VAD
 from livekit.plugins.silero._inference import (
     CONTEXT_SAMPLES,
     WINDOW_SAMPLES,
     InferenceJob,
     InferenceStats,
+    SharedModel,
     _Batch,
     _windows,
     new_state,
+    shared_model,
 )
 
 RATE = 16000
@@ -304,3 +311,69 @@ async def test_a_job_that_fits_the_slots_reuses_them():
     batch.add(job(2, 4))  # as long as the slots and a slot is free: no new memory
     assert batch.samples is samples and batch.capacity == capacity
     run_out(batch, stats)
+
+
+# --- gathering: the idle model waits a little for the windows of the other live streams, so
+# that they share one call (after an idle gap a call costs about as much as four windows in
+# one); a lone stream, or one whose companions send nothing, never waits long
+
+LONG = 30.0  # a gather no test could wait out
+
+
+def fake_model(gather: float, streams: int) -> SharedModel:
+    m = SharedModel(gather=gather)
+    m._session = types.SimpleNamespace(run=model)  # the deterministic stand-in of the unit tests
+    for _ in range(streams):
+        m.attach()
+    return m
+
+
+async def test_windows_of_two_live_streams_run_in_one_call():
+    m = fake_model(gather=LONG, streams=2)
+    try:
+        first = m.submit(job(1, 1))
+        await asyncio.sleep(0.05)
+        assert not first.done(), "the model ran the first window without waiting for the other stream's"
+        second = m.submit(job(2, 1))
+        a, b = await asyncio.wait_for(asyncio.gather(first, second), 5)
+        assert m.stats.batch_sizes == Counter({2: 1})
+        check(a, 1, 1)
+        check(b, 2, 1)
+    finally:
+        m.close()
+
+
+async def test_a_window_waits_no_longer_than_the_gather_time():
+    m = fake_model(gather=0.05, streams=2)  # the other live stream sends nothing
+    try:
+        done = await asyncio.wait_for(m.submit(job(1, 1)), 5)
+        check(done, 1, 1)
+        assert m.stats.batch_sizes == Counter({1: 1})
+    finally:
+        m.close()
+
+
+async def test_a_lone_stream_never_waits():
+    for streams, detached in ((1, 0), (2, 1)):  # alone, or alone again after the other left
+        m = fake_model(gather=LONG, streams=streams)
+        for _ in range(detached):
+            m.detach()
+        try:
+            check(await asyncio.wait_for(m.submit(job(3, 2)), 5), 3, 2)
+        finally:
+            m.close()
+
+
+async def test_a_vad_stream_is_live_from_its_start_to_its_close():
+    model_ = shared_model()
+    before = model_._live
+    stream = VAD().stream()
+    frame = np.zeros(512, dtype=np.int16)
+    stream.push_frame(rtc.AudioFrame(frame.tobytes(), 16000, 1, 512))
+    for _ in range(100):
+        if model_._live == before + 1:
+            break
+        await asyncio.sleep(0.01)
+    assert model_._live == before + 1
+    await stream.aclose()
+    assert model_._live == before

@@ -153,10 +153,7 @@ def _serve(control: socket.socket, entry: ChildEntry, *, spare: bool = False) ->
         if pid == 0:  # a job process
             code = 1
             try:
-                control.close()
-                os.close(wake_r)
-                os.close(wake_w)
-                signal.set_wakeup_fd(-1)
+                _leave_zygote(control, wake_r, wake_w)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 sock = socket.socket(fileno=fds[0])
                 code = entry(sock, msg)
@@ -178,10 +175,7 @@ def _fork_spare(control: socket.socket, wake_r: int, wake_w: int, fds: list[int]
     if pid == 0:
         code = 0
         try:
-            control.close()
-            os.close(wake_r)
-            os.close(wake_w)
-            signal.set_wakeup_fd(-1)
+            _leave_zygote(control, wake_r, wake_w)
             for fd in fds[1:]:
                 os.close(fd)
             code = _serve(socket.socket(fileno=fds[0]), entry, spare=True)
@@ -191,6 +185,14 @@ def _fork_spare(control: socket.socket, wake_r: int, wake_w: int, fds: list[int]
             os._exit(code)
     for fd in fds:
         os.close(fd)
+
+
+def _leave_zygote(control: socket.socket, wake_r: int, wake_w: int) -> None:
+    """In a process forked by the zygote: let go of its control socket and signal pipe."""
+    control.close()
+    os.close(wake_r)
+    os.close(wake_w)
+    signal.set_wakeup_fd(-1)
 
 
 PRELOAD = (

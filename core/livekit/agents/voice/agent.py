@@ -313,7 +313,7 @@ class VoicePipelineAgent(rtc.EventEmitter[str]):
             segment=None,
             metrics=TurnMetrics(turn=self._turn + 1),
             speech_end=speech_end,
-            max_tool_steps=self.options.max_tool_steps,
+            options=self.options,
             emit=self._on_reply_event,
             held=True,
         )
@@ -366,7 +366,7 @@ class VoicePipelineAgent(rtc.EventEmitter[str]):
                 segment=segment,
                 metrics=metrics,
                 speech_end=speech_end,
-                max_tool_steps=self.options.max_tool_steps,
+                options=self.options,
                 emit=self._on_reply_event,
             )
         self._reply = reply

@@ -30,6 +30,10 @@ class VoiceOptions:
     costs an STT request, LLM tokens and TTS characters (at most 3 per turn)."""
     preemptive_after: float = 0.25
     """Seconds of silence after which preemptive generation starts."""
+    trim_leading_silence: float = 0.5
+    """At most this many seconds of silence (no sample above -48 dBFS) at the start of a
+    reply's synthesized audio are dropped instead of played: TTS services often open with
+    a short silence, which the user only hears as a longer wait. 0 plays it all."""
     max_tool_steps: int = 5
     """LLM rounds with tool calls in one turn before the agent stops calling tools."""
     input_sample_rate: int = 16000
@@ -44,7 +48,10 @@ class VoiceOptions:
     """On ``aclose(drain=True)``, how long the reply being spoken may take to finish."""
 
     def __post_init__(self) -> None:
-        for name in ("min_endpointing_delay", "min_interruption_duration", "drain_timeout", "preemptive_after"):
+        for name in (
+            "min_endpointing_delay", "min_interruption_duration", "drain_timeout", "preemptive_after",
+            "trim_leading_silence",
+        ):
             value = getattr(self, name)
             if not value >= 0:
                 raise ValueError(f"VoiceOptions.{name} must be >= 0 seconds, got {value!r}")

@@ -6,11 +6,22 @@ from __future__ import annotations
 import logging
 import time
 
+import numpy as np
 from livekit import rtc
 
 from ..utils.audio import Resampler
 
 logger = logging.getLogger("livekit.agents")
+
+
+SILENCE_PEAK = 128
+"""Samples at most this loud (-48 dBFS in 16-bit PCM) are silence."""
+
+
+def is_silent(frame: rtc.AudioFrame) -> bool:
+    """No sample of ``frame`` is louder than :data:`SILENCE_PEAK`."""
+    samples = np.frombuffer(frame.data, dtype=np.int16)
+    return not len(samples) or (int(samples.max()) <= SILENCE_PEAK and int(samples.min()) >= -SILENCE_PEAK)
 
 
 class AudioOutput:

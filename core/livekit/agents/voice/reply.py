@@ -15,7 +15,8 @@ from ..tokenize import SentenceTokenizer
 from ..tts import TTS, SynthesizeStream
 from ..tts import StreamAdapter as TTSStreamAdapter
 from .events import ToolCall, TurnMetrics, VoiceError
-from .playout import AudioOutput, PlayedText
+from .options import VoiceOptions
+from .playout import AudioOutput, PlayedText, is_silent
 from .transcription import AgentSegment
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ class Reply:
         segment: AgentSegment | None,
         metrics: TurnMetrics,
         speech_end: float,
-        max_tool_steps: int,
+        options: VoiceOptions,
         emit: Callable[[str, Any], None],
         held: bool = False,
     ) -> None:
@@ -66,7 +67,8 @@ class Reply:
         self._segment = segment
         self.metrics = metrics
         self._t0 = speech_end
-        self._max_steps = max_tool_steps
+        self._max_steps = options.max_tool_steps
+        self._trim = options.trim_leading_silence
         self._emit = emit
         self.played = PlayedText()
         self.speaking = False
@@ -221,6 +223,7 @@ class Reply:
     async def _play(self, tts_stream: SynthesizeStream) -> None:
         index = -1  # the sentence being played
         sentence_open = False
+        trim = self._trim  # seconds of leading silence still to drop
         try:
             async for audio in tts_stream:
                 self._mark("tts_first_audio")
@@ -232,7 +235,12 @@ class Reply:
                     if self._segment is not None:
                         text = self.played.sentences[index][0]
                         self._segment.push((" " if self._segment.text else "") + text)
-                n = await self._output.capture(audio.frame)
+                frame = audio.frame
+                if trim > 0 and not self.speaking and is_silent(frame):
+                    trim -= frame.samples_per_channel / frame.sample_rate
+                    n = 0  # the service's leading silence: only the listener's wait
+                else:
+                    n = await self._output.capture(frame)
                 if n and index >= 0:
                     self.played.add_samples(index, n)
                 if not self.speaking and n:

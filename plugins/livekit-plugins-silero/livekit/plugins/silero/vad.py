@@ -240,6 +240,7 @@ class VADStream(agents_vad.VADStream):
         self._silence_run = 0.0
         self._silence_start = 0
         self._speech_head: bytes | None = None  # the kept speech once it exceeded the cap
+        self._model.attach()
         try:
             async for item in self._input():
                 # _WAKE (a window's worth arrived) or FLUSH (take what arrived so far)
@@ -254,6 +255,8 @@ class VADStream(agents_vad.VADStream):
             if self._speaking:
                 self._emit_end(final=True)
             raise
+        finally:
+            self._model.detach()
 
     async def _process(self, *, final: bool) -> None:
         """Infer every complete window of what arrived (at the end, the zero-padded rest too).
