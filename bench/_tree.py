@@ -14,25 +14,38 @@ from livekit.agents.testing.procs import descendants
 
 
 def tree_cpu(root: int) -> tuple[float, dict[str, float]]:
-    """CPU seconds (user+system) of every thread in the tree, total and by thread name."""
+    """CPU seconds (user+system) of the tree, and by thread name. The total is each process's
+    own count, which keeps the time of its threads that have ended (under "ended threads")."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu_of(path: str) -> tuple[str, float] | None:
+        try:
+            with open(path) as f:
+                stat = f.read()
+        except OSError:  # it ended meanwhile
+            return None
+        fields = stat[stat.rindex(")") + 2 :].split()
+        return stat[stat.index("(") + 1 : stat.rindex(")")], (int(fields[11]) + int(fields[12])) / tick
+
     total = 0.0
     by_thread: dict[str, float] = defaultdict(float)
     for pid in descendants(root):
-        try:
-            tasks = os.listdir(f"/proc/{pid}/task")
-        except OSError:
+        process = cpu_of(f"/proc/{pid}/stat")
+        if process is None:
             continue
-        for tid in tasks:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            name = stat[stat.index("(") + 1:stat.rindex(")")]
-            fields = stat[stat.rindex(")") + 2:].split()
-            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-            total += cpu
-            by_thread[_thread_kind(name)] += cpu
+        total += process[1]
+        threads = 0.0
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            tids = []
+        for tid in tids:
+            thread = cpu_of(f"/proc/{pid}/task/{tid}/stat")
+            if thread is not None:
+                by_thread[_thread_kind(thread[0])] += thread[1]
+                threads += thread[1]
+        if process[1] > threads:
+            by_thread["ended threads"] += process[1] - threads
     return total, by_thread
 
 
