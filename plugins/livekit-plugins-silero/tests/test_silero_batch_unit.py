@@ -16,9 +16,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from livekit import rtc
 
-from livekit.plugins.silero import VAD
 from livekit.plugins.silero._inference import (
     CONTEXT_SAMPLES,
     WINDOW_SAMPLES,
@@ -28,7 +26,6 @@ from livekit.plugins.silero._inference import (
     _Batch,
     _windows,
     new_state,
-    shared_model,
 )
 
 RATE = 16000
@@ -362,18 +359,3 @@ async def test_a_lone_stream_never_waits():
             check(await asyncio.wait_for(m.submit(job(3, 2)), 5), 3, 2)
         finally:
             m.close()
-
-
-async def test_a_vad_stream_is_live_from_its_start_to_its_close():
-    model_ = shared_model()
-    before = model_._live
-    stream = VAD().stream()
-    frame = np.zeros(512, dtype=np.int16)
-    stream.push_frame(rtc.AudioFrame(frame.tobytes(), 16000, 1, 512))
-    for _ in range(100):
-        if model_._live == before + 1:
-            break
-        await asyncio.sleep(0.01)
-    assert model_._live == before + 1
-    await stream.aclose()
-    assert model_._live == before

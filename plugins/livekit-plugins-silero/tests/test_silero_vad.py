@@ -376,3 +376,19 @@ asyncio.run(main())
     for _ in range(3):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, f"exit {out.returncode}:\n{out.stderr[-2000:]}"
+
+
+async def test_a_vad_stream_is_live_for_the_shared_model_from_its_start_to_its_close():
+    """The model waits for the windows of live streams only (see test_silero_batch_unit.py)."""
+    model_ = shared_model()
+    before = model_._live
+    stream = VAD().stream()
+    frame = np.zeros(512, dtype=np.int16)
+    stream.push_frame(rtc.AudioFrame(frame.tobytes(), 16000, 1, 512))
+    for _ in range(100):
+        if model_._live == before + 1:
+            break
+        await asyncio.sleep(0.01)
+    assert model_._live == before + 1
+    await stream.aclose()
+    assert model_._live == before
