@@ -6,10 +6,9 @@ from __future__ import annotations
 import logging
 import time
 
-import numpy as np
 from livekit import rtc
 
-from ..utils.audio import Resampler
+from ..utils.audio import Resampler, to_array
 
 logger = logging.getLogger("livekit.agents")
 
@@ -20,8 +19,8 @@ SILENCE_PEAK = 128
 
 def is_silent(frame: rtc.AudioFrame) -> bool:
     """No sample of ``frame`` is louder than :data:`SILENCE_PEAK`."""
-    samples = np.frombuffer(frame.data, dtype=np.int16)
-    return not len(samples) or (int(samples.max()) <= SILENCE_PEAK and int(samples.min()) >= -SILENCE_PEAK)
+    samples = to_array(frame)
+    return not samples.size or (int(samples.max()) <= SILENCE_PEAK and int(samples.min()) >= -SILENCE_PEAK)
 
 
 class AudioOutput:
