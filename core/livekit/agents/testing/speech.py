@@ -229,8 +229,8 @@ def sounds_like(
 
     The :func:`spectral_features` of ``pcm`` are cut into 0.4 s pieces; each piece is
     matched (normalised correlation of the spectral shapes) where it fits best in the
-    reference, within ``max_lag`` seconds plus ``drift`` of its own offset of where it
-    would be, so audio that a jitter buffer stretched, or that lost a few packets, still
+    reference, within ``max_lag`` seconds of where it would be plus ``drift`` times its
+    offset, so audio that a jitter buffer stretched, or that lost a few packets, still
     lines up piece by piece. The score is the pieces' mean, weighted by their length, over
     the longer of the two, so a part of the reference that was not heard counts as 0.
 
@@ -295,7 +295,7 @@ def utterances_of(sample: SpeechSample) -> list[Utterance]:
 
 SOUNDS_LIKE_THRESHOLD = 0.5
 """The :func:`sounds_like` score above which a fake hears an expected utterance. Measured
-on espeak utterances: 1.0 the same audio, 0.89-0.93 with 80-250 ms repeated (what a
+on espeak utterances: 1.0 the same audio, 0.89-0.92 with 80-250 ms repeated (what a
 receiver's jitter buffer does when its packets come late), 0.61-0.81 stretched or
 squeezed by 8-15 %, at most 0.43 for another sentence (0.43: two that start with the
 same three words), 0.15 byte-swapped samples, 0.09 noise."""
