@@ -53,6 +53,7 @@ from livekit.agents.testing.speech import (
 from livekit.agents.utils.audio import pcm_wav
 
 from ._fake_chat import ChatFault, ChatRequest, FakeChat, Reply, ToolCall  # noqa: F401  (POST /v1/chat/completions)
+from .log import logger
 
 TRANSCRIPTION_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
 SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
@@ -152,18 +153,23 @@ class FakeOpenAI(LoopbackService):
         self._faults.extend(faults)
 
     def hear(self, pcm: bytes, rate: int) -> str:
-        """The text the fake understands in this audio."""
-        words = []
+        """The text the fake understands in this audio (logged with what it compared, so a
+        test that got no transcript says why)."""
+        words, seen = [], []
         for s, e in speech_segments(pcm, rate):
             i = closest_utterance(e - s, self.utterances)
             if i is None:
+                seen.append(f"{s:.2f}-{e:.2f} s: no utterance of this length")
                 continue
             ref = self.references[i]
             score = sounds_like(pcm[int(s * rate) * 2 : int(e * rate) * 2], rate, ref.pcm, ref.sample_rate)
             self.similarities.append(score)
+            seen.append(f"{s:.2f}-{e:.2f} s: {ref.text!r} scores {score:.2f}")
             if score >= SOUNDS_LIKE_THRESHOLD:
                 words.append(ref.text)
-        return " ".join(words)
+        text = " ".join(words)
+        logger.info("fake STT heard %r in %.2f s of audio (%s)", text, len(pcm) / 2 / rate, "; ".join(seen) or "no speech")
+        return text
 
     # --- lifecycle ----------------------------------------------------------------------
 
