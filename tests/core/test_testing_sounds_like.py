@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from livekit.agents.testing.speech import SOUNDS_LIKE_THRESHOLD, sounds_like, speech, speech_segments
+from livekit.agents.testing.speech import SOUNDS_LIKE_THRESHOLD, sounds_like, speech, utterances_of
 
 RATE = 48000
 SENTENCES = [
@@ -20,12 +20,7 @@ SENTENCES = [
 
 @pytest.fixture(scope="module")
 def spoken() -> list[np.ndarray]:
-    out = []
-    for text in SENTENCES:
-        sample = speech(text, sample_rate=RATE)
-        (s, e), = speech_segments(sample.pcm, RATE)
-        out.append(np.frombuffer(sample.pcm[int(s * RATE) * 2 : int(e * RATE) * 2], dtype=np.int16))
-    return out
+    return [np.frombuffer(utterances_of(speech(text, sample_rate=RATE))[0].pcm, dtype=np.int16) for text in SENTENCES]
 
 
 def repeat(x: np.ndarray, at: float, ms: int) -> np.ndarray:
