@@ -6,6 +6,7 @@ track and reads the ``lk.transcription`` text streams."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,15 +24,23 @@ SILENT_RMS = 200.0
 
 
 class Mic:
-    """A participant's microphone: 10 ms frames of silence, and of speech when told."""
+    """A participant's microphone: silence, and speech when told.
+
+    An utterance goes to the source whole, in one frame, so the rtc runtime sends it at real
+    time however late this process's event loop runs (the agent's job shares it); frames
+    pumped one by one from a starved loop left holes inside the speech. Between utterances
+    the pump keeps ``LEAD`` seconds of silence queued, so the next utterance starts soon."""
+
+    LEAD = 0.03
+    MAX_UTTERANCE_S = 30
 
     def __init__(self, room: rtc.Room) -> None:
         self.room = room
-        self.source = rtc.AudioSource(RATE, 1, queue_size_ms=40)
-        self._queue: list[rtc.AudioFrame] = []
-        self._done: asyncio.Event | None = None
+        self.source = rtc.AudioSource(RATE, 1, queue_size_ms=self.MAX_UTTERANCE_S * 1000)
+        self._pending: list[tuple[rtc.AudioFrame, asyncio.Future[float]]] = []
+        self._wake = asyncio.Event()
         self.speech_started_at: float | None = None
-        """Monotonic time the current utterance's first frame left the queue (estimated)."""
+        """Monotonic time the current utterance's first sample is sent (estimated)."""
         self._task: asyncio.Task[None] | None = None
 
     async def publish(self) -> None:
@@ -43,26 +52,30 @@ class Mic:
     async def _pump(self) -> None:
         silence = rtc.AudioFrame(bytes(RATE // 100 * 2), RATE, 1, RATE // 100)
         while True:
-            if self._queue:
-                frame = self._queue.pop(0)
+            if self._pending:
+                frame, started = self._pending.pop(0)
+                if not started.done():
+                    started.set_result(time.monotonic() + self.source.queued_duration)
                 await self.source.capture_frame(frame)
-                if not self._queue and self._done is not None:
-                    self._done.set()
-                    self._done = None
-            else:
+            elif self.source.queued_duration < self.LEAD:
                 await self.source.capture_frame(silence)
+            else:
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 0.005)
 
     async def say(self, sample: SpeechSample, *, wait: bool = True) -> float:
-        """Queue the sample's audio; returns the (estimated) time its first sample is sent."""
-        frames = list(sample.frames(10))
-        self._done = asyncio.Event()
-        done = self._done
-        self._queue.extend(frames)
-        started = time.monotonic() + self.source.queued_duration
-        self.speech_started_at = started
+        """Send the sample's audio; returns the (estimated) time its first sample is sent,
+        after it was all sent when ``wait``."""
+        pcm = sample.pcm
+        assert sample.sample_rate == RATE and len(pcm) / 2 / RATE <= self.MAX_UTTERANCE_S
+        started: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._pending.append((rtc.AudioFrame(pcm, RATE, 1, len(pcm) // 2), started))
+        self._wake.set()
+        self.speech_started_at = at = await started
         if wait:
-            await done.wait()
-        return started
+            await asyncio.sleep(max(0.0, at + sample.duration - time.monotonic()))
+        return at
 
     async def aclose(self) -> None:
         if self._task is not None:
