@@ -10,7 +10,8 @@ Fixtures for agents' and plugins' own tests:
   installed plugin loaded, made the process's host for the test.
 
 It also fails a test that calls an async conformance check (``conformance.check_tts(...)``
-and the others) without awaiting it: such a check never ran.
+and the others) without awaiting it: such a check never ran. A failed test that used
+``livekit_server`` gets the server's log lines written while it ran, as a report section.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+SERVER_LOG_LINES = 200
+"""At most this many of the server's log lines (the last) in a failed test's report."""
+_server_log_start = pytest.StashKey[int]()
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +95,26 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
                 pytrace=False,
             )
     return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    server = getattr(item, "funcargs", {}).get("livekit_server")
+    if server is None:
+        return report
+    if report.when == "setup":
+        item.stash[_server_log_start] = _log_size(server)
+    elif report.failed and _server_log_start in item.stash:
+        with open(server.log_path, "rb") as log:
+            log.seek(item.stash[_server_log_start])
+            lines = log.read().decode(errors="replace").splitlines()[-SERVER_LOG_LINES:]
+        report.sections.append(("livekit-server log during the test", "\n".join(lines)))
+    return report
+
+
+def _log_size(server: Any) -> int:
+    try:
+        return int(server.log_path.stat().st_size)
+    except OSError:
+        return 0
