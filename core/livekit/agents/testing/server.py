@@ -30,6 +30,9 @@ stands in for a machine of its own, so a busy test machine starves the agents un
 not the server they talk to (starved, its internal requests time out and it drops
 connections)."""
 
+STOP_GRACE = 1.0
+"""Seconds :meth:`LiveKitServer.stop` lets the server drain before it asks again."""
+
 API_KEY = "devkey"
 API_SECRET = "secret-for-local-tests-only-0123456789"
 
@@ -186,14 +189,20 @@ room:
         raise RuntimeError(f"livekit-server did not listen on {self.port} within {timeout}s:\n{self.log_tail()}")
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server: SIGTERM, and a second one after ``STOP_GRACE`` seconds (the server
+        waits for its rooms on the first and closes them on the second), then SIGKILL."""
         if not self.proc or self.proc.poll() is not None:
             return
         self.proc.terminate()
         try:
-            self.proc.wait(timeout)
+            self.proc.wait(min(STOP_GRACE, timeout))
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
     def kill(self) -> None:
         """Stop the server abruptly (SIGKILL), as a crash would."""
