@@ -38,9 +38,10 @@ async def test_a_blocked_loop_leaves_no_hole_in_the_speech(clients, helpers, spe
     finally:
         await mic.aclose()
 
-    heard = speech_segments(bytes(received), RATE, gap=0.2)
+    pcm = bytes(received)
+    heard = speech_segments(pcm, RATE, gap=0.2)
     assert len(heard) == len(sent), f"the utterance arrived in {len(heard)} piece(s), sent as {len(sent)}: {heard}"
     span = lambda segs: segs[-1][1] - segs[0][0]  # noqa: E731
     assert abs(span(heard) - span(sent)) <= 0.1, f"heard {span(heard):.2f} s of speech, sent {span(sent):.2f} s"
-    loud = np.abs(np.frombuffer(bytes(received), dtype=np.int16)).max()
+    loud = np.abs(np.frombuffer(pcm, dtype=np.int16)).max()
     assert loud > 3000

@@ -106,17 +106,8 @@ def pytest_runtest_makereport(
     if server is None:
         return report
     if report.when == "setup":
-        item.stash[_server_log_start] = _log_size(server)
+        item.stash[_server_log_start] = server.log_size()
     elif report.failed and _server_log_start in item.stash:
-        with open(server.log_path, "rb") as log:
-            log.seek(item.stash[_server_log_start])
-            lines = log.read().decode(errors="replace").splitlines()[-SERVER_LOG_LINES:]
-        report.sections.append(("livekit-server log during the test", "\n".join(lines)))
+        text = server.log_tail(SERVER_LOG_LINES, since=item.stash[_server_log_start])
+        report.sections.append(("livekit-server log during the test", text))
     return report
-
-
-def _log_size(server: Any) -> int:
-    try:
-        return int(server.log_path.stat().st_size)
-    except OSError:
-        return 0

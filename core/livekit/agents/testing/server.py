@@ -214,9 +214,19 @@ room:
         self.stop()
         self.start()
 
-    def log_tail(self, lines: int = 40) -> str:
+    def log_size(self) -> int:
+        """Bytes in the server's log so far (an offset for :meth:`log_tail`'s ``since``)."""
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_tail(self, lines: int = 40, *, since: int = 0) -> str:
+        """The last ``lines`` lines of the server's log, of those written after byte ``since``."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(since)
+                return "\n".join(log.read().decode(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
 
