@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,10 +94,50 @@ class Heard:
     track_sids: list[str] = field(default_factory=list)
 
     def loud_since(self, t: float) -> list[float]:
-        return [at for at, level in self.frames if at >= t and level > SILENT_RMS]
+        return [at for at, level in list(self.frames) if at >= t and level > SILENT_RMS]
 
     def audio_seconds(self, since: float = 0.0) -> float:
         return 0.01 * len(self.loud_since(since))
+
+
+class Ears:
+    """The participant's ears: the agent's audio is read on a thread and event loop of
+    their own, as on the participant's own device. Each frame is timed when it arrives,
+    however busy the test's loop (which the agent's inline job shares) is; on that loop,
+    frames that arrived while it was busy were all timed when it got to them."""
+
+    def __init__(self, heard: Heard) -> None:
+        self.heard = heard
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="voice-test-ears", daemon=True)
+        self._thread.start()
+        self._reads: list[asyncio.Task[None]] = []  # on the ears' loop
+
+    def listen(self, track: rtc.Track) -> None:
+        self._loop.call_soon_threadsafe(lambda: self._reads.append(self._loop.create_task(self._read(track))))
+
+    async def _read(self, track: rtc.Track) -> None:
+        stream = rtc.AudioStream(track, loop=self._loop, sample_rate=RATE, num_channels=1)
+        try:
+            async for ev in stream:
+                self.heard.frames.append((time.monotonic(), rms(ev.frame)))
+        finally:
+            await stream.aclose()
+
+    async def _stop(self) -> list[BaseException | None]:
+        for read in self._reads:
+            read.cancel()
+        return await asyncio.gather(*self._reads, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Stop reading and the thread; a read that had failed raises its error."""
+        results = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._stop(), self._loop))
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+        failed = [r for r in results if isinstance(r, Exception)]
+        if failed:
+            raise AssertionError(f"reading the agent's audio failed: {failed[0]!r}") from failed[0]
 
 
 @dataclass
@@ -166,13 +207,19 @@ async def voice_agent(livekit_server, clients, worker_opts, helpers, silero_vad)
         tts_keys = dict(api_key=tts_fake.api_key, base_url=tts_fake.base_url, retry=retry)
 
         async def agent_fn(ctx: agents.JobContext) -> None:
-            agent = VoicePipelineAgent(
-                vad=vad or silero_vad, stt=openai.STT(**keys), llm=openai.LLM(**llm_keys), tts=openai.TTS(**tts_keys),
-                instructions=instructions, tools=tools, options=options)
+            providers = openai.STT(**keys), openai.LLM(**llm_keys), openai.TTS(**tts_keys)
+            agent = VoicePipelineAgent(vad=vad or silero_vad, stt=providers[0], llm=providers[1], tts=providers[2],
+                                       instructions=instructions, tools=tools, options=options)
             record_events(agent, events)
             made.append(agent)
             contexts.append(ctx)
             await agent.start(ctx)
+
+            async def close_providers() -> None:  # instances given to the agent stay their owner's
+                for provider in providers:
+                    await provider.aclose()
+
+            ctx.add_shutdown_callback(close_providers)
 
         async def handler(req: agents.JobRequest) -> None:
             await req.accept(agent_fn, subscribe_cb=agents.AutoSubscribe.AUDIO_ONLY)
@@ -183,15 +230,13 @@ async def voice_agent(livekit_server, clients, worker_opts, helpers, silero_vad)
         room_name = helpers.unique_room("voice")
         user = await clients.join(room_name, "alice")
         heard = Heard()
-
-        async def read_agent(track: rtc.Track) -> None:
-            async for ev in rtc.AudioStream(track, sample_rate=RATE, num_channels=1):
-                heard.frames.append((time.monotonic(), rms(ev.frame)))
+        ears = Ears(heard)
+        started.append(ears)
 
         def on_subscribed(track: rtc.Track, pub: rtc.RemoteTrackPublication, p: rtc.RemoteParticipant) -> None:
             if track.kind == rtc.TrackKind.KIND_AUDIO:
                 heard.track_sids.append(pub.sid)
-                user.tasks.append(asyncio.create_task(read_agent(track)))
+                ears.listen(track)
 
         user.room.on("track_subscribed", on_subscribed)
 
@@ -213,7 +258,7 @@ async def voice_agent(livekit_server, clients, worker_opts, helpers, silero_vad)
 
     yield start
     for obj in reversed(started):
-        if isinstance(obj, Mic):
+        if isinstance(obj, (Mic, Ears)):
             await obj.aclose()
         else:
             await obj.__aexit__(None, None, None)

@@ -166,16 +166,11 @@ room:
     def _start(self, timeout: float) -> LiveKitServer:
         if self.proc and self.proc.poll() is None:
             return self
-        log = open(self.log_path, "ab")
         command = [str(self.binary), "--config", str(self.config_path), "--dev"]
         if os.geteuid() == 0 and shutil.which("nice"):
             command = ["nice", "-n", str(SERVER_NICE), *command]
-        self.proc = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with open(self.log_path, "ab") as log:  # the server writes to its own copy
+            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -1,5 +1,6 @@
-"""The voice tests' microphone sends an utterance without holes, even while the test's event
-loop (which the agent's inline job shares) is blocked: a listener hears it as long as it is."""
+"""The voice tests' participant, while the test's event loop (which the agent's inline job
+shares) is blocked: its microphone sends an utterance without holes, and its ears time the
+agent's audio when it arrives, not when the loop gets to it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 from livekit import rtc
 
 from livekit.agents.testing.speech import speech_segments
+from livekit.plugins.openai.testing import FakeOpenAI
 
 from .conftest import RATE, Mic
 
@@ -45,3 +47,21 @@ async def test_a_blocked_loop_leaves_no_hole_in_the_speech(clients, helpers, spe
     assert abs(span(heard) - span(sent)) <= 0.1, f"heard {span(heard):.2f} s of speech, sent {span(sent):.2f} s"
     loud = np.abs(np.frombuffer(pcm, dtype=np.int16)).max()
     assert loud > 3000
+
+
+async def test_a_blocked_loop_does_not_delay_what_the_ears_hear(voice_agent, speech):
+    question = speech("Tell me about Paris.", sample_rate=RATE)
+    async with FakeOpenAI() as fake:
+        fake.expect(question)
+        fake.chat.script("Paris is lovely in the spring. The river runs through the old town and past the islands.")
+        run = await voice_agent(fake)
+        await run.mic.say(question)
+        await run.wait_event("agent_started_speaking")
+        await asyncio.sleep(0.5)
+        blocked_at = time.monotonic()
+        time.sleep(0.5)  # the agent's audio plays on from its queue, and the ears hear it
+        blocked_until = time.monotonic()
+        await run.wait_event("agent_stopped_speaking")
+
+    timed = [t for t, _ in run.heard.frames if blocked_at + 0.1 <= t <= blocked_until - 0.1]
+    assert len(timed) >= 20, f"{len(timed)} of the ~30 frames that arrived while the loop was blocked were timed then"
