@@ -64,6 +64,27 @@ async def test_the_fake_hears_nothing_in_corrupt_audio(fake, speech, how):
     assert all(s < SOUNDS_LIKE_THRESHOLD for s in fake.similarities)
 
 
+def played_again(frames, at: float, seconds: float):
+    """``seconds`` of the speech before ``at`` (a fraction of it) played twice: what a
+    receiver's jitter buffer does while a late packet is awaited."""
+    a = np.frombuffer(bytes(merge_frames(frames).data), dtype=np.int16)
+    rate = frames[0].sample_rate
+    i, n = int(len(a) * at), int(rate * seconds)
+    b = np.concatenate([a[:i], a[i - n : i], a[i:]])
+    return [rtc.AudioFrame(b.tobytes(), rate, 1, len(b))]
+
+
+async def test_speech_a_jitter_buffer_lengthened_is_heard_as_itself(fake, speech):
+    """A loaded run's agent sent "And how about tomorrow?" (1.38 s of speech) as 1.64 s;
+    the fake must hear it, not the other expected utterance closer to that length."""
+    follow_up = speech("And how about tomorrow?")
+    fake.expect(follow_up)
+    fake.expect(speech("Please book a table for two."))  # 1.70 s: closer to 1.64 than 1.38 is
+    async with make_stt(fake) as stt:
+        event = await stt.recognize(played_again(list(follow_up.frames()), 0.6, 0.26))
+    assert event.text == "And how about tomorrow?"
+
+
 async def test_retry_after_as_an_http_date_is_honoured(fake, speech, caplog):
     caplog.set_level(logging.WARNING)
     sample = speech(TWO)

@@ -187,11 +187,29 @@ def utterance_lengths(sample: SpeechSample) -> list[tuple[str, float]]:
     return [(text, e - s) for text, (s, e) in zip(sample.utterances, segs, strict=True)]
 
 
+JITTER_BUFFER_LENGTHENING = 0.25
+"""Seconds a receiver's jitter buffer may add to an utterance whose packets came late (it
+plays what it has again, or stretches it, until they arrive): measured 0.26 s on one
+utterance of 1.38 s on a machine saturated by other processes. :func:`sounds_like` still
+hears such audio."""
+
+
+def fitting_utterances(seconds: float, utterances: list[tuple[str, float]]) -> list[int]:
+    """The indexes of the utterances that ``seconds`` of speech may be, the closest length
+    first: a length of ``d`` fits from 0.12 s + 8 % shorter to as much plus
+    :data:`JITTER_BUFFER_LENGTHENING` longer."""
+
+    def fits(d: float) -> bool:
+        slack = 0.12 + 0.08 * d
+        return -slack <= seconds - d <= slack + JITTER_BUFFER_LENGTHENING
+
+    return [i for _, i in sorted((abs(seconds - d), i) for i, (_, d) in enumerate(utterances) if fits(d))]
+
+
 def closest_utterance(seconds: float, utterances: list[tuple[str, float]]) -> int | None:
-    """The index of the utterance whose length is closest to ``seconds``, if one is within
-    0.12 s + 8 % of its length, else ``None``."""
-    fits = [(abs(seconds - d), i) for i, (_, d) in enumerate(utterances) if abs(seconds - d) <= 0.12 + 0.08 * d]
-    return min(fits)[1] if fits else None
+    """The first of :func:`fitting_utterances`, or ``None``."""
+    fits = fitting_utterances(seconds, utterances)
+    return fits[0] if fits else None
 
 
 # --- "hearing" the content: is this audio the utterance a fake expects? ----------------------

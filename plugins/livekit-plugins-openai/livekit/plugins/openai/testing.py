@@ -45,7 +45,7 @@ from livekit.agents.testing.loopback import LoopbackService, retry_after_header
 from livekit.agents.testing.speech import (
     SOUNDS_LIKE_THRESHOLD,
     Utterance,
-    closest_utterance,
+    fitting_utterances,
     sounds_like,
     speech_segments,
     utterances_of,
@@ -129,8 +129,9 @@ class FakeOpenAI(LoopbackService):
         self.utterances: list[tuple[str, float]] = []
         self.references: list[Utterance] = []
         self.similarities: list[float] = []
-        """:func:`~livekit.agents.testing.speech.sounds_like` score of each utterance heard
-        (by its length) against the expected one; below the threshold it is not heard."""
+        """The :func:`~livekit.agents.testing.speech.sounds_like` score of each utterance
+        heard against the expected utterance of its length that it sounds most like; below
+        the threshold it is not heard."""
         self._faults: list[Fault] = []
         self.chat = FakeChat(lambda: self.api_key, self.closing)
         """The chat completions endpoint: ``fake.chat.script(...)``, ``fake.chat.requests``."""
@@ -157,12 +158,13 @@ class FakeOpenAI(LoopbackService):
         test that got no transcript says why)."""
         words, seen = [], []
         for s, e in speech_segments(pcm, rate):
-            i = closest_utterance(e - s, self.utterances)
-            if i is None:
+            heard = pcm[int(s * rate) * 2 : int(e * rate) * 2]
+            scored = [(sounds_like(heard, rate, self.references[i].pcm, self.references[i].sample_rate), self.references[i])
+                      for i in fitting_utterances(e - s, self.utterances)]
+            if not scored:
                 seen.append(f"{s:.2f}-{e:.2f} s: no utterance of this length")
                 continue
-            ref = self.references[i]
-            score = sounds_like(pcm[int(s * rate) * 2 : int(e * rate) * 2], rate, ref.pcm, ref.sample_rate)
+            score, ref = max(scored, key=lambda sr: sr[0])
             self.similarities.append(score)
             seen.append(f"{s:.2f}-{e:.2f} s: {ref.text!r} scores {score:.2f}")
             if score >= SOUNDS_LIKE_THRESHOLD:
