@@ -64,11 +64,10 @@ async def test_the_fake_hears_nothing_in_corrupt_audio(fake, speech, how):
     assert all(s < SOUNDS_LIKE_THRESHOLD for s in fake.similarities)
 
 
-def played_again(frames, at: float, seconds: float):
-    """``seconds`` of the speech before ``at`` (a fraction of it) played twice: what a
-    receiver's jitter buffer does while a late packet is awaited."""
-    a = np.frombuffer(bytes(merge_frames(frames).data), dtype=np.int16)
-    rate = frames[0].sample_rate
+def played_again(sample, at: float, seconds: float):
+    """The sample's audio with ``seconds`` of it before ``at`` (a fraction of it) played
+    twice: what a receiver's jitter buffer does while a late packet is awaited."""
+    a, rate = np.frombuffer(sample.pcm, dtype=np.int16), sample.sample_rate
     i, n = int(len(a) * at), int(rate * seconds)
     b = np.concatenate([a[:i], a[i - n : i], a[i:]])
     return [rtc.AudioFrame(b.tobytes(), rate, 1, len(b))]
@@ -81,7 +80,7 @@ async def test_speech_a_jitter_buffer_lengthened_is_heard_as_itself(fake, speech
     fake.expect(follow_up)
     fake.expect(speech("Please book a table for two."))  # 1.70 s: closer to 1.64 than 1.38 is
     async with make_stt(fake) as stt:
-        event = await stt.recognize(played_again(list(follow_up.frames()), 0.6, 0.26))
+        event = await stt.recognize(played_again(follow_up, 0.6, 0.26))
     assert event.text == "And how about tomorrow?"
 
 

@@ -159,8 +159,8 @@ class FakeOpenAI(LoopbackService):
         words, seen = [], []
         for s, e in speech_segments(pcm, rate):
             heard = pcm[int(s * rate) * 2 : int(e * rate) * 2]
-            scored = [(sounds_like(heard, rate, self.references[i].pcm, self.references[i].sample_rate), self.references[i])
-                      for i in fitting_utterances(e - s, self.utterances)]
+            candidates = [self.references[i] for i in fitting_utterances(e - s, self.utterances)]
+            scored = [(sounds_like(heard, rate, ref.pcm, ref.sample_rate), ref) for ref in candidates]
             if not scored:
                 seen.append(f"{s:.2f}-{e:.2f} s: no utterance of this length")
                 continue
